@@ -7,6 +7,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from igrt.errors import IgrtError
 
@@ -17,6 +18,13 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+
+@app.callback()
+def _root() -> None:
+    """igrt: image-guided radiation therapy (units mm, degrees, Gy, s; coordinates DICOM LPS)."""
+
 
 # Modules under igrt.cli that add commands; each defines register(app).
 COMMAND_MODULES = [
@@ -30,21 +38,12 @@ err_console = Console(stderr=True)
 
 
 def main() -> None:
-    """Console entry point: user errors become one line on stderr and exit code 2."""
-    try:
-        app(standalone_mode=False)
-    except IgrtError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        sys.exit(2)
-    except (typer.Abort, KeyboardInterrupt):
-        err_console.print("[bold red]aborted[/]")
-        sys.exit(130)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors
-        import click
+    """Console entry point: user errors become one line on stderr and exit code 2.
 
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        raise
+    Usage errors are handled by click's standalone mode (message + exit 2).
+    """
+    try:
+        app()
+    except IgrtError as exc:
+        err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        sys.exit(2)

@@ -41,6 +41,15 @@ def euler_angles_deg(r: np.ndarray) -> tuple[float, float, float]:
     return tuple(float(a) for a in np.rad2deg([rx, ry, rz]))  # type: ignore[return-value]
 
 
+def rotation_angle_deg(r: np.ndarray) -> float:
+    """Total rotation angle of a rotation matrix in degrees (axis-angle magnitude)."""
+    r = np.asarray(r, dtype=float)
+    # atan2 of the skew and symmetric parts stays accurate near 0 and 180 deg, unlike arccos.
+    s = np.linalg.norm([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]]) / 2.0
+    c = (np.trace(r) - 1.0) / 2.0
+    return float(np.rad2deg(np.arctan2(s, c)))
+
+
 @dataclass(frozen=True, eq=False)
 class RigidTransform:
     """A rigid transform as a 4x4 homogeneous matrix acting on LPS points (mm)."""
@@ -122,8 +131,7 @@ class RigidTransform:
         return self.compose(other)
 
     def is_close(self, other: "RigidTransform", tol_mm: float = 1e-6, tol_deg: float = 1e-6) -> bool:
-        dr = self.rotation.T @ other.rotation
-        angle = np.rad2deg(np.arccos(np.clip((np.trace(dr) - 1) / 2, -1, 1)))
+        angle = rotation_angle_deg(self.rotation.T @ other.rotation)
         return bool(angle <= tol_deg and np.allclose(self.offset, other.offset, atol=tol_mm))
 
     def to_dict(self, centre_mm=(0.0, 0.0, 0.0)) -> dict:
