@@ -29,6 +29,10 @@ def _root() -> None:
 # Modules under igrt.cli that add commands; each defines register(app).
 COMMAND_MODULES = [
     "demo",
+    "info",
+    "correct",
+    "margins",
+    "phantom",
 ]
 
 for _name in COMMAND_MODULES:

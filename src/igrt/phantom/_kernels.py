@@ -1,0 +1,96 @@
+"""numba kernels: pull a planning image back through setup error + smooth deformation.
+
+For an output voxel with index q (x, y, z order): ``r = m1 @ (q, 1)`` is the
+point in the planning frame after undoing the setup error; the deformation
+adds ``v(r) = sum_k w_k(r) (A_k r + t_k)`` where the weights ``w_k`` are
+sampled trilinearly from a coarse weight grid (``wm`` maps LPS mm to its
+indices, zero outside); the source is sampled at ``p = r + v(r)``.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+
+
+@nb.njit(cache=True, inline="always")
+def _trilinear(vol, x, y, z, fill):
+    nz, ny, nx = vol.shape
+    if x < 0.0 or y < 0.0 or z < 0.0 or x > nx - 1 or y > ny - 1 or z > nz - 1:
+        return fill
+    x0 = min(int(x), nx - 2) if nx > 1 else 0
+    y0 = min(int(y), ny - 2) if ny > 1 else 0
+    z0 = min(int(z), nz - 2) if nz > 1 else 0
+    fx, fy, fz = x - x0, y - y0, z - z0
+    x1, y1, z1 = min(x0 + 1, nx - 1), min(y0 + 1, ny - 1), min(z0 + 1, nz - 1)
+    c00 = vol[z0, y0, x0] * (1 - fx) + vol[z0, y0, x1] * fx
+    c01 = vol[z0, y1, x0] * (1 - fx) + vol[z0, y1, x1] * fx
+    c10 = vol[z1, y0, x0] * (1 - fx) + vol[z1, y0, x1] * fx
+    c11 = vol[z1, y1, x0] * (1 - fx) + vol[z1, y1, x1] * fx
+    return (c00 * (1 - fy) + c01 * fy) * (1 - fz) + (c10 * (1 - fy) + c11 * fy) * fz
+
+
+@nb.njit(cache=True, inline="always")
+def _pullback(i, j, k, m1, wm, weights, amat, tvec):
+    """Planning-frame point (LPS mm) that output voxel (i, j, k) samples."""
+    rx = m1[0, 0] * i + m1[0, 1] * j + m1[0, 2] * k + m1[0, 3]
+    ry = m1[1, 0] * i + m1[1, 1] * j + m1[1, 2] * k + m1[1, 3]
+    rz = m1[2, 0] * i + m1[2, 1] * j + m1[2, 2] * k + m1[2, 3]
+    px, py, pz = rx, ry, rz
+    if weights.shape[0] > 0:
+        wx = wm[0, 0] * rx + wm[0, 1] * ry + wm[0, 2] * rz + wm[0, 3]
+        wy = wm[1, 0] * rx + wm[1, 1] * ry + wm[1, 2] * rz + wm[1, 3]
+        wz = wm[2, 0] * rx + wm[2, 1] * ry + wm[2, 2] * rz + wm[2, 3]
+        for t in range(weights.shape[0]):
+            w = _trilinear(weights[t], wx, wy, wz, 0.0)
+            if w != 0.0:
+                a = amat[t]
+                px += w * (a[0, 0] * rx + a[0, 1] * ry + a[0, 2] * rz + tvec[t, 0])
+                py += w * (a[1, 0] * rx + a[1, 1] * ry + a[1, 2] * rz + tvec[t, 1])
+                pz += w * (a[2, 0] * rx + a[2, 1] * ry + a[2, 2] * rz + tvec[t, 2])
+    return px, py, pz
+
+
+@nb.njit(parallel=True, cache=True)
+def warp_linear(src, sm, m1, wm, weights, amat, tvec, fill, out):
+    """out = trilinear src at sm @ pullback(q); ``sm`` maps LPS mm to source indices (3x4)."""
+    oz, oy, ox = out.shape
+    for k in nb.prange(oz):
+        for j in range(oy):
+            for i in range(ox):
+                px, py, pz = _pullback(i, j, k, m1, wm, weights, amat, tvec)
+                x = sm[0, 0] * px + sm[0, 1] * py + sm[0, 2] * pz + sm[0, 3]
+                y = sm[1, 0] * px + sm[1, 1] * py + sm[1, 2] * pz + sm[1, 3]
+                z = sm[2, 0] * px + sm[2, 1] * py + sm[2, 2] * pz + sm[2, 3]
+                out[k, j, i] = _trilinear(src, x, y, z, fill)
+
+
+@nb.njit(parallel=True, cache=True)
+def warp_nearest(src, sm, m1, wm, weights, amat, tvec, fill, out):
+    """out = nearest-voxel src at sm @ pullback(q) (labels, masks)."""
+    nz, ny, nx = src.shape
+    oz, oy, ox = out.shape
+    for k in nb.prange(oz):
+        for j in range(oy):
+            for i in range(ox):
+                px, py, pz = _pullback(i, j, k, m1, wm, weights, amat, tvec)
+                x = int(np.floor(sm[0, 0] * px + sm[0, 1] * py + sm[0, 2] * pz + sm[0, 3] + 0.5))
+                y = int(np.floor(sm[1, 0] * px + sm[1, 1] * py + sm[1, 2] * pz + sm[1, 3] + 0.5))
+                z = int(np.floor(sm[2, 0] * px + sm[2, 1] * py + sm[2, 2] * pz + sm[2, 3] + 0.5))
+                if x < 0 or y < 0 or z < 0 or x >= nx or y >= ny or z >= nz:
+                    out[k, j, i] = fill
+                else:
+                    out[k, j, i] = src[z, y, x]
+
+
+@nb.njit(parallel=True, cache=True)
+def pullback_field(g, m1, wm, weights, amat, tvec, out):
+    """out[c, k, j, i] = pullback(q) - world(q) (mm), ``g`` = output index-to-world (3x4)."""
+    oz, oy, ox = out.shape[1], out.shape[2], out.shape[3]
+    for k in nb.prange(oz):
+        for j in range(oy):
+            for i in range(ox):
+                px, py, pz = _pullback(i, j, k, m1, wm, weights, amat, tvec)
+                out[0, k, j, i] = px - (g[0, 0] * i + g[0, 1] * j + g[0, 2] * k + g[0, 3])
+                out[1, k, j, i] = py - (g[1, 0] * i + g[1, 1] * j + g[1, 2] * k + g[1, 3])
+                out[2, k, j, i] = pz - (g[2, 0] * i + g[2, 1] * j + g[2, 2] * k + g[2, 3])
