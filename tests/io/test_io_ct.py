@@ -1,7 +1,5 @@
 """CT series reader/writer: sorting, rescale, geometry checks, real files."""
 
-import shutil
-
 import numpy as np
 import pydicom
 import pytest
@@ -173,3 +171,27 @@ def test_real_mr_transfer_syntaxes_agree(name):
 def test_real_truncated_mr():
     with pytest.raises(TruncatedPixelDataError, match="8130 bytes"):
         read_ct_series([get_testdata_file("MR_truncated.dcm")])
+
+
+def test_series_folder_with_dose_and_notes(tmp_path):
+    """Other objects beside the slices (an RT Dose grid, a text file) do not disturb the series reader."""
+    from igrt.io.dicom import write_rtdose
+
+    v = _vol()
+    w = write_ct_series(v, tmp_path)
+    write_rtdose(v.with_array(np.abs(v.array) / 100.0), tmp_path / "dose.dcm", PatientInfo())
+    (tmp_path / "README").write_text("export notes")
+    r = load_ct_series(tmp_path)
+    assert r.sop_instance_uids == w.sop_instance_uids
+    np.testing.assert_array_equal(r.volume.array, v.array)
+
+
+def test_missing_position_tag_names_file(tmp_path):
+    from igrt.io.dicom.errors import MissingTagError
+
+    w = write_ct_series(_vol(), tmp_path)
+    ds = pydicom.dcmread(w.paths[3])
+    del ds.ImagePositionPatient
+    ds.save_as(w.paths[3])
+    with pytest.raises(MissingTagError, match=f"{w.paths[3].name}.*ImagePositionPatient"):
+        read_ct_series(tmp_path)

@@ -75,3 +75,14 @@ def test_errors(tmp_path):
         read_image(tmp_path / "junk.mha")
     with pytest.raises(ImageIOError, match="image extension"):
         write_image(_volume(), tmp_path / "noext")
+
+
+def test_rtdose_file_reads_as_dose(tmp_path):
+    from igrt.io.dicom import PatientInfo, write_rtdose
+
+    v = _volume()
+    dose = v.with_array(np.abs(v.array) / 100.0)
+    write_rtdose(dose, tmp_path / "dose.dcm", PatientInfo())
+    r = read_image(tmp_path / "dose.dcm")
+    assert r.same_grid(dose)
+    assert np.abs(r.array - dose.array).max() < 1e-3 * dose.array.max()

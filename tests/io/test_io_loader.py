@@ -8,7 +8,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from io_helpers import dice, make_reference
-from igrt.io.dicom import PatientInfo, load_folder, load_planning_folder, write_planning_folder
+from igrt.io.dicom import PatientInfo, load_folder, load_planning_folder
 from igrt.io.dicom.errors import FrameOfReferenceMismatchError, MissingSlicesError, NotDicomError, PatientMismatchError
 
 

@@ -209,3 +209,52 @@ def test_reg_round_trip(tmp_path, written_set):
 def test_reg_refuses_same_frame(tmp_path):
     with pytest.raises(UnsupportedDicomError):
         write_spatial_registration(RigidTransform.identity(), tmp_path / "r.dcm", PatientInfo(), "1.2.3", "1.2.3")
+
+
+def test_real_single_frame_dose():
+    """rtdose_1frame.dcm holds the first frame of rtdose.dcm (and a 15-value offset vector)."""
+    one = read_rtdose(get_testdata_file("rtdose_1frame.dcm"))
+    full = read_rtdose(get_testdata_file("rtdose.dcm")).dose
+    assert one.dose.shape == (1, 10, 10)
+    np.testing.assert_array_equal(one.dose.array[0], full.array[0])
+    np.testing.assert_allclose(one.dose.spacing, (10.0, 10.0, 5.0))
+    assert any("1 frame" in n for n in one.notes)
+
+
+def test_truncated_dose(tmp_path, written_set):
+    from igrt.io.dicom.errors import TruncatedPixelDataError
+
+    raw = written_set.rtdose_path.read_bytes()
+    (tmp_path / "d.dcm").write_bytes(raw[: len(raw) - 4000])
+    with pytest.raises(TruncatedPixelDataError, match="d.dcm"):
+        read_rtdose(tmp_path / "d.dcm")
+
+
+def test_other_software_reads_our_ct_and_dose(written_set, reference):
+    """GDCM (through SimpleITK) places our CT series and RT Dose grid where igrt does."""
+    import SimpleITK as sitk
+
+    from igrt.io.images import volume_from_sitk
+
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(written_set.folder / "CT")))
+    ct = volume_from_sitk(reader.Execute())
+    assert ct.same_grid(reference.ct)
+    np.testing.assert_array_equal(ct.array, reference.ct.array)
+    dose = volume_from_sitk(sitk.ReadImage(str(written_set.rtdose_path)))
+    assert dose.same_grid(reference.dose)
+    scaling = float(pydicom.dcmread(written_set.rtdose_path, stop_before_pixels=True).DoseGridScaling)
+    got = dose.array.astype(np.float64) * scaling  # GDCM leaves DoseGridScaling to the caller
+    assert np.abs(got - reference.dose.array).max() < 1e-3 * reference.dose.array.max()
+
+
+def test_arc_beam_noted(tmp_path):
+    ds = pydicom.dcmread(get_testdata_file("rtplan.dcm"))
+    cps = ds.BeamSequence[0].ControlPointSequence
+    cps[0].GantryRotationDirection = "CW"
+    cps[0].GantryAngle = "181"
+    cps[1].GantryAngle = "179"
+    ds.save_as(tmp_path / "arc.dcm")
+    p = read_rtplan(tmp_path / "arc.dcm")
+    assert p.plan.beams[0].gantry_deg == 181.0
+    assert any("arc (CW 181 -> 179 deg)" in n for n in p.notes)

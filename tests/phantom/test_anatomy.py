@@ -30,9 +30,11 @@ def test_pelvis_organ_volumes(pelvis):
 
 
 def test_bladder_follows_configured_filling():
+    base = default_config("pelvis", noise_hu=0.0)
     for cc in (120.0, 400.0):
-        p = build_patient("pelvis", shape=(48, 80, 80), spacing=(4.0, 4.0, 4.0), bladder_volume_cc=cc, noise_hu=0)
+        p = build_patient("pelvis", shape=(48, 80, 80), spacing=(4.0, 4.0, 4.0), config=base, bladder_volume_cc=cc)
         assert p.volume_cc("Bladder") == pytest.approx(cc, rel=0.06)
+        assert p.config.bladder_volume_cc == cc and p.config.noise_hu == 0.0  # the knobs used are kept
 
 
 @pytest.mark.parametrize("site", ["lung", "pelvis"])
@@ -172,3 +174,19 @@ def test_bad_input_is_rejected_with_a_phantom_error():
         default_config("pelvis", bladder_cc=100)
     with pytest.raises(PhantomError, match="outside the grid"):
         build_patient("lung", shape=(16, 16, 16), spacing=(1.0, 1.0, 1.0))
+
+
+def test_texture_kernel_matches_numpy_reference():
+    from igrt.phantom._kernels import compose_hu
+    from igrt.phantom.appearance import _lut, compose_hu_reference
+    from igrt.phantom.noise import coarse_noise
+
+    rng = np.random.default_rng(0)
+    grid = Volume.centred(np.zeros((9, 11, 13), np.uint8), (3.0, 2.5, 4.0), (5.0, -3.0, 2.0))
+    labels = rng.choice([T.AIR, T.FAT, T.MUSCLE, T.LUNG_R, T.VERTEBRA], size=grid.shape).astype(np.uint8)
+    coarse, fine = coarse_noise(grid, 16.0, rng), coarse_noise(grid, 5.0, rng)
+    out, out_fine = np.empty(grid.shape, np.float32), np.empty(grid.shape, np.float32)
+    compose_hu(labels, _lut("hu"), _lut("coarse_sd") * 0.5, _lut("fine_sd") * 0.5,
+               coarse.array, np.ascontiguousarray((coarse.world_to_index @ grid.index_to_world)[:3]),
+               fine.array, np.ascontiguousarray((fine.world_to_index @ grid.index_to_world)[:3]), out_fine, out)
+    np.testing.assert_allclose(out, compose_hu_reference(labels, grid, coarse, fine, 0.5), atol=1e-3)

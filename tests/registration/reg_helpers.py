@@ -22,3 +22,31 @@ def errors(result, truth, centre):
     """Per-axis (translation mm, rotation deg) error of a result against the true transform."""
     tt, rr = truth.params(centre)
     return np.asarray(result.translation_mm) - tt, np.asarray(result.rotation_deg) - np.asarray(rr)
+
+
+def bump(points: np.ndarray, centre, amp_mm: float, sigma_mm: float) -> np.ndarray:
+    """Radial Gaussian expansion (bladder-filling-like) displacement (N, 3) in mm."""
+    q = points - np.asarray(centre)
+    r2 = (q**2).sum(axis=1, keepdims=True)
+    return amp_mm * np.exp(-r2 / (2 * sigma_mm**2)) * q / sigma_mm
+
+
+def breathing(points: np.ndarray, amp_mm: float) -> np.ndarray:
+    """Superior-inferior lung motion, largest in the lower right lung, smooth elsewhere (mm)."""
+    x, y, z = points[:, 0], points[:, 1], points[:, 2]
+    w = np.exp(-((x - 60.0) ** 2 + (y + 5.0) ** 2) / (2 * 35.0**2)) * np.exp(-((z - 10.0) ** 2) / (2 * 45.0**2))
+    d = np.zeros_like(points)
+    d[:, 2] = amp_mm * w
+    d[:, 1] = -0.3 * amp_mm * w
+    return d
+
+
+def render_deformed(reference, field, iterations: int = 40):
+    """The synthetic anatomy deformed by phi(p) = p + field(p), sampled on ``reference``: anatomy(phi^-1(y))."""
+    x, y, z = reference.world_coordinates()
+    yy = np.stack(np.broadcast_arrays(x, y, z), axis=-1).reshape(-1, 3).astype(float)
+    p = yy.copy()
+    for _ in range(iterations):
+        p = yy - field(p)
+    p = p.reshape(*reference.shape, 3)
+    return reference.with_array(S.anatomy_hu(p[..., 0], p[..., 1], p[..., 2]))

@@ -80,6 +80,8 @@ def _print(report: dict) -> None:
                 f"dose ({d['summation_type']}): {d['size_xyz'][0]}x{d['size_xyz'][1]}x{d['size_xyz'][2]} of "
                 f"{' x '.join(f'{v:g}' for v in d['spacing_mm'])} mm, max {_fmt(d['max'], 3)} {unit}"
             )
+        for r in pl["registrations"]:
+            con.print(f"registration (REG): frames {', '.join(r['source_frames'])} -> {r['registered_frame']}")
         for m in pl["missing"]:
             con.print(f"  [yellow]missing[/] {m}")
         for n in pl["notes"]:

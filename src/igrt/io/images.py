@@ -32,7 +32,7 @@ def _is_dicom_file(path: Path) -> bool:
 
 
 def read_image(path: str | os.PathLike) -> Volume:
-    """Read a 3D image: a folder holding one DICOM CT series, or a file SimpleITK reads.
+    """Read a 3D image: a folder holding one DICOM CT series, one DICOM slice or RT Dose file, or a file SimpleITK reads.
 
     Files: .mha/.mhd/.nii/.nii.gz/.nrrd/... (origin/spacing/direction kept, LPS mm).
     CT values are returned as stored after rescale (HU for CT). Raises
@@ -46,8 +46,13 @@ def read_image(path: str | os.PathLike) -> Volume:
 
         return read_ct_series(p)
     if _is_dicom_file(p):
+        from igrt.io.dicom.common import modality_of, read_dataset
         from igrt.io.dicom.ct import read_ct_series
 
+        if modality_of(read_dataset(p, stop_before_pixels=True)) == "RTDOSE":
+            from igrt.io.dicom.rtdose import read_rtdose
+
+            return read_rtdose(p).dose  # a dose grid file reads as its dose Volume (Gy)
         return read_ct_series([p])
     import SimpleITK as sitk
 

@@ -32,11 +32,13 @@ from igrt.phantom.deformation import (
     daily_labels,
     daily_structure_mask,
     deformation_model,
+    landmarks_mm,
     map_daily_to_planning,
     map_planning_to_daily,
     target_position_mm,
 )
 from igrt.phantom.errors import PhantomError
+from igrt.phantom.export import export_patient, truth_dict
 from igrt.phantom.margins import expand_mask
 from igrt.phantom.patient import PhantomPatient, build_patient
 
@@ -66,11 +68,14 @@ __all__ = [
     "deformation_model",
     "displacement_at_phase_mm",
     "expand_mask",
+    "export_patient",
+    "landmarks_mm",
     "map_daily_to_planning",
     "map_planning_to_daily",
     "sample_population",
     "simulate_course",
     "target_position_mm",
+    "truth_dict",
     "with_setup_error",
     "zero_error_fraction",
 ]

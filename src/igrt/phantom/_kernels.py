@@ -94,3 +94,26 @@ def pullback_field(g, m1, wm, weights, amat, tvec, out):
                 out[0, k, j, i] = px - (g[0, 0] * i + g[0, 1] * j + g[0, 2] * k + g[0, 3])
                 out[1, k, j, i] = py - (g[1, 0] * i + g[1, 1] * j + g[1, 2] * k + g[1, 3])
                 out[2, k, j, i] = pz - (g[2, 0] * i + g[2, 1] * j + g[2, 2] * k + g[2, 3])
+
+
+@nb.njit(parallel=True, cache=True)
+def compose_hu(labels, lut_hu, lut_coarse, lut_fine, coarse, cm, fine, fm, out_fine, out):
+    """out = lut_hu[l] + lut_coarse[l] * coarse(q) + lut_fine[l] * fine(q) for every voxel q (index order x, y, z).
+
+    ``coarse``/``fine`` are noise grids sampled trilinearly at ``cm``/``fm`` @ (i, j, k, 1);
+    the fine noise is also written to ``out_fine`` (reused for bone texture).
+    """
+    oz, oy, ox = labels.shape
+    for k in nb.prange(oz):
+        for j in range(oy):
+            for i in range(ox):
+                cx = cm[0, 0] * i + cm[0, 1] * j + cm[0, 2] * k + cm[0, 3]
+                cy = cm[1, 0] * i + cm[1, 1] * j + cm[1, 2] * k + cm[1, 3]
+                cz = cm[2, 0] * i + cm[2, 1] * j + cm[2, 2] * k + cm[2, 3]
+                fx = fm[0, 0] * i + fm[0, 1] * j + fm[0, 2] * k + fm[0, 3]
+                fy = fm[1, 0] * i + fm[1, 1] * j + fm[1, 2] * k + fm[1, 3]
+                fz = fm[2, 0] * i + fm[2, 1] * j + fm[2, 2] * k + fm[2, 3]
+                f = _trilinear(fine, fx, fy, fz, 0.0)
+                lab = labels[k, j, i]
+                out_fine[k, j, i] = f
+                out[k, j, i] = lut_hu[lab] + lut_coarse[lab] * _trilinear(coarse, cx, cy, cz, 0.0) + lut_fine[lab] * f

@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from igrt.geometry import Volume
+from igrt.geometry import Volume, resample
 from igrt.phantom import tissues as T
 from igrt.phantom.config import PhantomConfig
-from igrt.phantom.noise import smooth_noise
+from igrt.phantom._kernels import compose_hu
+from igrt.phantom.noise import coarse_noise, smooth_noise
 
 
 def _lut(attr: str, default: float = 0.0) -> np.ndarray:
@@ -49,15 +50,26 @@ def cortical_shell(labels: np.ndarray, spacing_xyz) -> np.ndarray:
     return out
 
 
+def compose_hu_reference(labels: np.ndarray, grid: Volume, coarse: Volume, fine: Volume, texture_scale: float = 1.0) -> np.ndarray:
+    """numpy reference of the `compose_hu` kernel (tests): LUT HU plus per-tissue scaled textures."""
+    c = resample(coarse, grid, None, order=1, fill=0.0).array
+    f = resample(fine, grid, None, order=1, fill=0.0).array
+    return _lut("hu")[labels] + _lut("coarse_sd")[labels] * texture_scale * c + _lut("fine_sd")[labels] * texture_scale * f
+
+
 def synthesize_ct(labels: np.ndarray, grid: Volume, cfg: PhantomConfig, rng: np.random.Generator) -> np.ndarray:
     """HU array (float32, [z, y, x]) for ``labels`` on ``grid``."""
-    hu = _lut("hu")[labels]
     ts = np.float32(cfg.texture_scale)
-    coarse = smooth_noise(grid, 16.0, rng)
-    fine = smooth_noise(grid, 5.0, rng)
-    hu += (_lut("coarse_sd")[labels] * ts) * coarse
-    hu += (_lut("fine_sd")[labels] * ts) * fine
-    del coarse
+    coarse = coarse_noise(grid, 16.0, rng)
+    fine = coarse_noise(grid, 5.0, rng)
+    hu = np.empty(labels.shape, np.float32)
+    fine_full = np.empty(labels.shape, np.float32)
+    compose_hu(
+        np.ascontiguousarray(labels), _lut("hu"), _lut("coarse_sd") * ts, _lut("fine_sd") * ts,
+        coarse.array, np.ascontiguousarray((coarse.world_to_index @ grid.index_to_world)[:3]),
+        fine.array, np.ascontiguousarray((fine.world_to_index @ grid.index_to_world)[:3]), fine_full, hu,
+    )
+    fine = fine_full
     # lung vessels: the intersection of two random zero level sets makes branching-looking tubes
     lung = (labels == T.LUNG_R) | (labels == T.LUNG_L)
     if cfg.vessel_density > 0 and lung.any():

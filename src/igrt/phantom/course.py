@@ -152,6 +152,28 @@ class FractionTruth:
         }
         return d
 
+    @classmethod
+    def from_dict(cls, d: dict, site: str, isocentre_mm, target_centre_planning_mm) -> "FractionTruth":
+        """Inverse of `to_dict` (the course gives site, isocentre and target centre)."""
+        pelvis = None if d.get("pelvis") is None else PelvisState(
+            **{k: (_v3(v) if isinstance(v, list) else v) for k, v in d["pelvis"].items()})
+        b = {k: (_v3(v) if isinstance(v, list) else v) for k, v in d["breathing"].items()}
+        return cls(
+            index=int(d["index"]),
+            site=site,
+            isocentre_mm=_v3(isocentre_mm),
+            target_centre_planning_mm=_v3(target_centre_planning_mm),
+            setup_error=RigidTransform(np.asarray(d["setup_error"]["matrix"], float)),
+            setup_translation_mm=_v3(d["setup_translation_mm"]),
+            setup_rotation_deg=_v3(d["setup_rotation_deg"]),
+            random_translation_mm=_v3(d["random_translation_mm"]),
+            random_rotation_deg=_v3(d["random_rotation_deg"]),
+            breathing=BreathingParams(**b),
+            target_shift_mm=_v3(d["target_shift_mm"]),
+            tumour_volume_factor=float(d["tumour_volume_factor"]),
+            pelvis=pelvis,
+        )
+
 
 @dataclass(frozen=True, eq=False)
 class CourseTruth:
@@ -180,6 +202,31 @@ class CourseTruth:
             "config": self.config.to_dict(),
             "fractions": [f.to_dict() for f in self.fractions],
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "CourseTruth":
+        """Read back `to_dict` output (e.g. ``truth.json["course"]``)."""
+        if d.get("schema") != "igrt.phantom.course/1":
+            raise PhantomError(f"not an igrt phantom course (schema {d.get('schema')!r}, expected igrt.phantom.course/1)")
+        c = d["config"]
+        config = CourseConfig(
+            setup=SetupErrorModel(**c["setup"]),
+            breathing=BreathingModel(**{k: (_v3(v) if isinstance(v, list) else v) for k, v in c["breathing"].items()}),
+            pelvis=PelvisModel(**{k: (_v3(v) if isinstance(v, list) else v) for k, v in c["pelvis"].items()}),
+            tumour_volume_loss_per_fraction=float(c["tumour_volume_loss_per_fraction"]),
+        )
+        return cls(
+            site=d["site"],
+            seed=int(d["seed"]),
+            patient_id=d["patient_id"],
+            isocentre_mm=_v3(d["isocentre_mm"]),
+            target_centre_planning_mm=_v3(d["target_centre_planning_mm"]),
+            systematic_translation_mm=_v3(d["systematic_translation_mm"]),
+            systematic_rotation_deg=_v3(d["systematic_rotation_deg"]),
+            config=config,
+            fractions=tuple(FractionTruth.from_dict(f, d["site"], d["isocentre_mm"], d["target_centre_planning_mm"])
+                            for f in d["fractions"]),
+        )
 
 
 @dataclass(frozen=True)

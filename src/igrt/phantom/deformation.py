@@ -6,8 +6,9 @@ setup error and ``psi(r) = r + sum_k w_k(r) (A_k r + t_k)`` is a smooth
 deformation built from a few weighted affine terms:
 
 * lung: the lung/abdomen region moves with the breathing displacement ``m(t)``
-  (weight from the blurred lung mask, decaying outside the lung, held at 1
-  around the tumour so the GTV moves rigidly by exactly ``m(t)``), and the
+  (weight from the blurred lung mask, decaying outside the lung and from the
+  base (1) to the apex (0.15), held at 1 around the tumour so the GTV moves
+  rigidly by exactly ``m(t)``), and the
   GTV shrinks about its centre by the fraction's tumour scale;
 * pelvis: the bladder scales about its base anchor (filling), the rectum
   scales in-plane about its axis (distension), and a zone around the
@@ -33,6 +34,7 @@ from igrt.phantom.breathing import breathing_displacement_mm, displacement_at_ph
 from igrt.phantom.course import FractionTruth
 from igrt.phantom.errors import PhantomError
 from igrt.phantom.shapes import Grid, smoothstep, soft_ellipsoid_weight
+from igrt.phantom.thorax import LUNG_APEX_Z
 
 WEIGHT_SPACING_MM = 4.0
 LUNG_BLUR_MM = 10.0
@@ -40,6 +42,8 @@ TUMOUR_ZONE_MM = 8.0  # rigid zone beyond the GTV
 ZONE_FALLOFF_MM = 20.0
 BLADDER_FALLOFF_MM = 40.0
 RECTUM_FALLOFF_MM = 25.0
+APEX_WEIGHT = 0.15  # relative motion of the lung apex
+FULL_MOTION_Z = -40.0  # mm; lung below this moves with the full breathing displacement
 _MOVING_LUNG = (T.LUNG_R, T.LUNG_L, T.GTV_LUNG, T.HEART, T.LIVER)
 _RIGID_BONE = (T.VERTEBRA, T.DISC, T.RIBS, T.STERNUM, T.CANAL, T.CORD)
 
@@ -103,7 +107,10 @@ def _lung_static_weight(patient) -> np.ndarray:
         sp = wg.spacing[0]
         moving = gaussian_filter(np.isin(lab, _MOVING_LUNG).astype(np.float32), LUNG_BLUR_MM / sp)
         bone = gaussian_filter(np.isin(lab, _RIGID_BONE).astype(np.float32), 5.0 / sp)
-        patient.cache[key] = np.clip(moving * (1.0 - bone), 0.0, 1.0).astype(np.float32)
+        # the apex hardly moves, the base moves most (the diaphragm drives breathing)
+        z = Grid.of(wg).z[:, None, None].astype(float)
+        profile = APEX_WEIGHT + (1.0 - APEX_WEIGHT) * smoothstep((LUNG_APEX_Z - z) / (LUNG_APEX_Z - FULL_MOTION_Z))
+        patient.cache[key] = np.clip(moving * (1.0 - bone) * profile, 0.0, 1.0).astype(np.float32)
     return patient.cache[key]
 
 
@@ -222,11 +229,21 @@ def daily_labels(patient, fraction: FractionTruth, t_s=None, phase=None, grid: V
     return Volume(out, grid.origin, grid.spacing, grid.direction)
 
 
-def daily_structure_mask(patient, fraction: FractionTruth, name: str, t_s=None, phase=None, grid: Volume | None = None) -> Volume:
-    """A planning structure (GTV, CTV, PTV, organs) carried onto the day (boolean Volume)."""
+def daily_structure_mask(patient, fraction: FractionTruth, name: str, t_s=None, phase=None, grid: Volume | None = None,
+                         fractional: bool = False) -> Volume:
+    """A planning structure (GTV, CTV, PTV, organs) carried onto the day.
+
+    Boolean Volume by nearest neighbour (exact to half a voxel), or with
+    ``fractional=True`` a float32 partial-volume mask (trilinear), whose sum
+    measures sub-voxel changes such as tumour shrinkage.
+    """
     grid = patient.ct if grid is None else grid
     mask = patient.mask(name)
     args = _kernel_args(patient, fraction, t_s, phase, grid, mask)
+    if fractional:
+        out_f = np.empty(grid.shape, np.float32)
+        warp_linear(np.ascontiguousarray(mask.array, dtype=np.float32), *args, 0.0, out_f)
+        return Volume(out_f, grid.origin, grid.spacing, grid.direction)
     out = np.empty(grid.shape, np.uint8)
     warp_nearest(np.ascontiguousarray(mask.array, dtype=np.uint8), *args, np.uint8(0), out)
     return Volume(out.astype(bool), grid.origin, grid.spacing, grid.direction)
@@ -271,3 +288,25 @@ def target_position_mm(fraction: FractionTruth, t_s) -> np.ndarray:
     c = np.asarray(fraction.target_centre_planning_mm, float)
     pts = c[None, :] + np.asarray(fraction.target_shift_mm, float)[None, :] + breathing_displacement_mm(fraction.breathing, t)
     return fraction.setup_error.apply(pts)
+
+
+def landmarks_mm(patient, n: int = 50, seed: int = 0, structures: tuple[str, ...] = ("BODY",),
+                 min_gradient_hu_per_mm: float = 0.0) -> np.ndarray:
+    """``n`` seeded planning-CT landmark points (N, 3) in LPS mm inside the union of ``structures``.
+
+    With ``min_gradient_hu_per_mm`` > 0 only points on image structure (edges,
+    texture) are drawn, as landmark sets for deformable registration are.
+    Score a registration by mapping them with `map_planning_to_daily`.
+    """
+    mask = np.zeros(patient.ct.shape, dtype=bool)
+    for name in structures:
+        mask |= patient.mask(name).array
+    if min_gradient_hu_per_mm > 0:
+        g = np.gradient(patient.ct.array, *patient.ct.spacing[::-1])
+        mask &= np.sqrt(g[0] ** 2 + g[1] ** 2 + g[2] ** 2) >= min_gradient_hu_per_mm
+    idx = np.flatnonzero(mask)
+    if idx.size < n:
+        raise PhantomError(f"only {idx.size} candidate voxels for {n} landmarks in {', '.join(structures)}")
+    pick = np.random.default_rng([int(seed), 13]).choice(idx, size=n, replace=False)
+    k, j, i = np.unravel_index(np.sort(pick), patient.ct.shape)
+    return patient.ct.to_world(np.stack([i, j, k], axis=1).astype(float))

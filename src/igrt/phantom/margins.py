@@ -28,9 +28,11 @@ def expand_mask(mask: Volume, margin_mm) -> Volume:
         return mask.with_array(src.copy())
     spacing = np.asarray(mask.spacing, float)  # (x, y, z)
     pad = np.ceil(m / spacing).astype(int) + 1  # (x, y, z) voxels
-    idx = np.nonzero(src)
-    lo = [max(int(idx[a].min()) - pad[2 - a], 0) for a in range(3)]  # array axes (z, y, x)
-    hi = [min(int(idx[a].max()) + pad[2 - a] + 1, src.shape[a]) for a in range(3)]
+    lo, hi = [], []
+    for a in range(3):  # array axes (z, y, x); projections are much cheaper than np.nonzero on big grids
+        occupied = np.flatnonzero(src.any(axis=tuple(b for b in range(3) if b != a)))
+        lo.append(max(int(occupied[0]) - pad[2 - a], 0))
+        hi.append(min(int(occupied[-1]) + pad[2 - a] + 1, src.shape[a]))
     sl = tuple(slice(l, h) for l, h in zip(lo, hi))
     scaled = np.where(m > 0, spacing / np.maximum(m, 1e-12), 1e6)  # zero margin: huge step, never within 1
     dist = distance_transform_edt(~src[sl], sampling=tuple(scaled[::-1]))

@@ -14,6 +14,17 @@ from scipy.ndimage import gaussian_filter
 from igrt.geometry import Volume, resample
 
 
+def coarse_noise(target: Volume, correlation_mm: float, rng: np.random.Generator) -> Volume:
+    """Smoothed unit-variance white noise on a grid of step correlation/2 covering ``target`` (+1 cell)."""
+    lo, hi = target.bounds()
+    step = max(correlation_mm / 2.0, 0.5)
+    n = np.ceil((hi - lo) / step).astype(int) + 3  # (x, y, z) counts with one-cell border
+    coarse = rng.standard_normal((n[2], n[1], n[0])).astype(np.float32)
+    coarse = gaussian_filter(coarse, sigma=1.0, mode="wrap")
+    coarse /= max(float(coarse.std()), 1e-6)
+    return Volume(coarse, tuple(lo - step), (step, step, step))
+
+
 def smooth_noise(
     grid: Volume,
     correlation_mm: float,
@@ -27,11 +38,4 @@ def smooth_noise(
         shape = tuple(s.stop - s.start for s in sub)
         origin = grid.to_world([i0, j0, k0])
         target = Volume(np.zeros(shape, np.uint8), tuple(origin), grid.spacing, grid.direction)
-    lo, hi = target.bounds()
-    step = max(correlation_mm / 2.0, 0.5)
-    n = np.ceil((hi - lo) / step).astype(int) + 3  # (x, y, z) counts with one-cell border
-    coarse = rng.standard_normal((n[2], n[1], n[0])).astype(np.float32)
-    coarse = gaussian_filter(coarse, sigma=1.0, mode="wrap")
-    coarse /= max(float(coarse.std()), 1e-6)
-    cvol = Volume(coarse, tuple(lo - step), (step, step, step))
-    return resample(cvol, target, None, order=1, fill=0.0).array
+    return resample(coarse_noise(target, correlation_mm, rng), target, None, order=1, fill=0.0).array

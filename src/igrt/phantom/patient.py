@@ -90,6 +90,16 @@ def planning_grid(shape, spacing, centre_mm=(0.0, 0.0, 0.0)) -> Volume:
     return Volume.centred(np.zeros(shape, np.uint8), tuple(sp), centre_mm)
 
 
+def mask_centroid_mm(mask: Volume) -> np.ndarray:
+    """Centroid (LPS mm) of a boolean mask from its axis projections (no voxel list on big grids)."""
+    m = np.asarray(mask.array, dtype=bool)
+    total = np.count_nonzero(m)
+    if total == 0:
+        raise PhantomError("cannot take the centroid of an empty mask")
+    ijk = [float((np.arange(m.shape[a]) * m.sum(axis=tuple(b for b in range(3) if b != a))).sum()) / total for a in (2, 1, 0)]
+    return mask.to_world(np.asarray(ijk))
+
+
 def _uid(*parts) -> str:
     """Deterministic DICOM UID under the 2.25 (UUID) root, so a seed gives the same UIDs."""
     return "2.25." + str(uuid.uuid5(uuid.NAMESPACE_URL, "igrt-phantom/" + "/".join(map(str, parts))).int)
@@ -144,7 +154,9 @@ def build_patient(
         structures[name] = Structure(name, grid_vol.with_array(mask), roi_type, len(structures) + 1, tuple(colour))
 
     for sd in structure_defs:
-        m = labels != T.AIR if sd.roi_type == "EXTERNAL" else np.isin(labels, sd.labels)
+        lut = np.zeros(256, bool)
+        lut[list(sd.labels)] = True
+        m = labels != T.AIR if sd.roi_type == "EXTERNAL" else lut[labels]
         add(sd.name, m, sd.roi_type, sd.colour)
     ctv = expand_mask(grid_vol.with_array(ctv_seed), cfg.ctv_margin_mm).array
     ptv = expand_mask(grid_vol.with_array(ctv), cfg.ptv_margin_mm).array
@@ -152,8 +164,8 @@ def build_patient(
     add("GTV", gtv, "GTV", (255, 0, 0))
     add("CTV", ctv & body, "CTV", (255, 128, 0))
     add("PTV", ptv & body, "PTV", (0, 255, 255))
-    facts["target_centre_mm"] = structures["GTV"].centroid_mm()
-    iso = np.round(structures["PTV"].centroid_mm(), 2)
+    facts["target_centre_mm"] = mask_centroid_mm(structures["GTV"].mask)
+    iso = np.round(mask_centroid_mm(structures["PTV"].mask), 2)
     beams = tuple(
         Beam(
             number=i + 1,
@@ -183,5 +195,6 @@ def build_patient(
         plan=plan,
         notes=(f"igrt digital phantom, site {site}, seed {int(seed)}",),
     )
-    names = {t.label: t.name for t in T.TISSUES.values() if t.label == 0 or np.any(labels == t.label)}
+    present = np.bincount(labels.ravel(), minlength=256) > 0
+    names = {t.label: t.name for t in T.TISSUES.values() if t.label == 0 or present[t.label]}
     return PhantomPatient(site, ct, label_vol, names, ref, cfg, int(seed), facts)

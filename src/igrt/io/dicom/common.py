@@ -156,6 +156,7 @@ def new_dataset(sop_class_uid: str, modality: str, patient: PatientInfo, series_
     ds.Modality = modality
     ds.Manufacturer = "igrt"
     ds.ReferringPhysicianName = ""
+    ds.OperatorsName = ""
     ds.StationName = "igrt"
     ds.StudyDescription = patient.study_description
     ds.SeriesDescription = series_description
@@ -194,12 +195,37 @@ def save(ds: Dataset, path: str | Path) -> Path:
     return p
 
 
+def get_ds_fast(item: Dataset, keyword: str) -> np.ndarray | None:
+    """A DS multi-value as a float array, parsed from the raw bytes when still undecoded (fast for ContourData)."""
+    from pydicom.datadict import tag_for_keyword
+
+    tag = tag_for_keyword(keyword)
+    if tag is None or tag not in item:
+        return None
+    elem = item.get_item(tag)
+    value = elem.value
+    if isinstance(value, (bytes, bytearray)):
+        text = value.decode("ascii", errors="replace").strip(" \x00")
+        if not text:
+            return np.zeros(0)
+        try:
+            return np.array(text.split("\\"), dtype=float)
+        except ValueError:
+            pass  # odd formatting: let pydicom decode it
+    value = item[tag].value
+    if value is None:
+        return np.zeros(0)
+    return np.asarray([float(v) for v in (value if hasattr(value, "__iter__") and not isinstance(value, str) else [value])], dtype=float)
+
+
 def set_ds_fast(item: Dataset, keyword: str, values: np.ndarray, decimals: int = 4) -> None:
     """Set a long DS multi-value (e.g. ContourData) as pre-encoded bytes.
 
     pydicom validates and converts every DS value on assignment (~30 us
     each); contours hold hundreds of thousands, so the string is built once
-    and stored raw (written as is in explicit VR little endian).
+    and stored raw. The writer must then declare the item's original encoding
+    (explicit VR little endian, the file's character set) so pydicom copies
+    the bytes instead of decoding them again (see `write_rtstruct`).
     """
     from pydicom.dataelem import RawDataElement
     from pydicom.datadict import tag_for_keyword

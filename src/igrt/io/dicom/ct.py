@@ -27,6 +27,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 from igrt.geometry import PatientOrientation, Volume
 from igrt.io.dicom.common import (
     CT_IMAGE_STORAGE,
+    MR_IMAGE_STORAGE,
     RT_DOSE_STORAGE,
     PatientInfo,
     ds_number,
@@ -37,7 +38,6 @@ from igrt.io.dicom.common import (
 )
 from igrt.io.dicom.fastheader import FastHeader, parse_header
 from igrt.io.dicom.errors import (
-    DicomError,
     GantryTiltError,
     MissingSlicesError,
     MixedSeriesError,
@@ -50,6 +50,7 @@ from igrt.io.dicom.errors import (
 
 _UNCOMPRESSED = {ImplicitVRLittleEndian, ExplicitVRLittleEndian, ExplicitVRBigEndian}
 _PIXEL_TAG = b"\xe0\x7f\x10\x00"
+_SLICE_SOP_CLASSES = {CT_IMAGE_STORAGE, MR_IMAGE_STORAGE, "1.2.840.10008.5.1.4.1.1.128"}  # CT, MR, PET
 _PIXEL_TAG_BE = b"\x7f\xe0\x00\x10"
 
 
@@ -76,6 +77,9 @@ def is_image_header(ds: Dataset) -> bool:
     """True for slice images (CT, MR, PT ...) with a position and a pixel grid (RT Dose grids excluded)."""
     if str(ds.get("SOPClassUID", "")) == RT_DOSE_STORAGE or str(ds.get("Modality", "")).upper() == "RTDOSE":
         return False
+    # CT/MR/PET slices count even when a geometry tag is missing, so the reader names the file and the tag.
+    if str(ds.get("SOPClassUID", "")) in _SLICE_SOP_CLASSES:
+        return True
     return "ImagePositionPatient" in ds and "Rows" in ds and "Columns" in ds and "ImageOrientationPatient" in ds
 
 
@@ -441,6 +445,7 @@ def write_ct_series(
     ds.SliceThickness = ds_number(sz)
     ds.SpacingBetweenSlices = ds_number(sz)
     ds.KVP = "120"
+    ds.AcquisitionNumber = 1
     ds.ImageOrientationPatient = [ds_number(v) for v in (*d[:, 0], *d[:, 1])]
     ds.SamplesPerPixel = 1
     ds.PhotometricInterpretation = "MONOCHROME2"

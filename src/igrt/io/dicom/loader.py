@@ -15,7 +15,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from pydicom.dataset import Dataset
 
 from igrt.io.dicom.common import CT_IMAGE_STORAGE, MR_IMAGE_STORAGE, modality_of, quiet, read_dataset
@@ -24,7 +23,7 @@ from igrt.io.dicom.ct import CtSeries, is_image_header, load_ct_series
 from igrt.io.dicom.errors import (
     DicomError,
     FrameOfReferenceMismatchError,
-    NoImageSeriesError,
+    MissingTagError,
     NotDicomError,
     PatientMismatchError,
     SeriesGeometryError,
@@ -309,7 +308,7 @@ def load_folder(
                 notes.append(f"ignored image series {u} ({len(in_frame[u])} files) in the same frame of reference")
         try:
             ct = load_ct_series(None, headers=in_frame[chosen_uid])
-        except (SeriesGeometryError, TruncatedPixelDataError, UnsupportedDicomError) as exc:
+        except (SeriesGeometryError, TruncatedPixelDataError, UnsupportedDicomError, MissingTagError) as exc:
             if strict:
                 raise
             notes.append(f"CT series {chosen_uid} not usable: {exc}")

@@ -75,15 +75,19 @@ def _matrix_item(for_uid: str, matrix: np.ndarray, series: tuple[str, Sequence[s
             r.ReferencedSOPInstanceUID = uid
             refs.append(r)
         item.ReferencedImageSequence = DicomSequence(refs)
-    code = Dataset()
-    code.CodeValue = "125025"
-    code.CodingSchemeDesignator = _DCM_CODE
-    code.CodeMeaning = "Visual Alignment"
-    item.RegistrationTypeCodeSequence = DicomSequence([code])
     m = Dataset()
     m.FrameOfReferenceTransformationMatrixType = "RIGID"
     m.FrameOfReferenceTransformationMatrix = [ds_number(float(v)) for v in np.asarray(matrix, float).reshape(-1)]
     mr = Dataset()
+    # CID 7100 "RCS Registration Method Type": the identity item needs no method.
+    if not np.allclose(matrix, np.eye(4)):
+        code = Dataset()
+        code.CodeValue = "125024"
+        code.CodingSchemeDesignator = _DCM_CODE
+        code.CodeMeaning = "Image Content-based Alignment"
+        mr.RegistrationTypeCodeSequence = DicomSequence([code])
+    else:
+        mr.RegistrationTypeCodeSequence = DicomSequence([])
     mr.MatrixSequence = DicomSequence([m])
     item.MatrixRegistrationSequence = DicomSequence([mr])
     return item
@@ -110,6 +114,7 @@ def write_spatial_registration(
     info = PatientInfo(patient.patient_id, patient.patient_name, patient.study_uid, registered_for_uid, patient.study_id, patient.study_description)
     ds = new_dataset(SPATIAL_REGISTRATION_STORAGE, "REG", info, generate_uid(), series_number, description[:64])
     ds.InstanceNumber = 1
+    ds.DeviceSerialNumber = "0"  # Enhanced General Equipment module (type 1)
     ds.ContentDate = ds.InstanceCreationDate
     ds.ContentTime = ds.InstanceCreationTime
     ds.ContentLabel = "IGRT_REG"
@@ -131,11 +136,8 @@ def write_spatial_registration(
                 inst.append(r)
             se.ReferencedInstanceSequence = DicomSequence(inst)
             refs.append(se)
-    if refs:
-        st = Dataset()
-        st.StudyInstanceUID = patient.study_uid
-        st.ReferencedSeriesSequence = DicomSequence(refs)
-        ds.StudiesContainingOtherReferencedInstancesSequence = DicomSequence([st])
+    if refs:  # Common Instance Reference module (the images are taken to be in this study)
+        ds.ReferencedSeriesSequence = DicomSequence(refs)
     save(ds, path)
     return str(ds.SOPInstanceUID)
 

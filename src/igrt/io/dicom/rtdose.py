@@ -84,7 +84,14 @@ def read_rtdose(path: str | os.PathLike, ds: Dataset | None = None) -> RtDose:
             origin = ipp + normal * gfov[-1]
             dz = -dz
     else:
-        dz = float(ds.get("SliceThickness", 0) or 1.0)
+        # One frame: its thickness from the offsets when given (some exports keep the full vector), else SliceThickness.
+        gfov_raw = ds.get("GridFrameOffsetVector", None)
+        gfov = floats(gfov_raw, None, "GridFrameOffsetVector", p) if gfov_raw not in (None, "") else np.zeros(0)
+        if gfov.size >= 2 and abs(gfov[1] - gfov[0]) > 1e-6:
+            dz = float(abs(gfov[1] - gfov[0]))
+            notes.append(f"GridFrameOffsetVector has {gfov.size} values for 1 frame; used its first step as the thickness")
+        else:
+            dz = float(ds.get("SliceThickness", 0) or 1.0)
         origin = ipp
     dose = stored.astype(np.float32) * np.float32(scaling)
     vol = Volume(dose, tuple(origin), (float(ps[1]), float(ps[0]), dz), np.stack([row_dir, col_dir, normal], axis=1))

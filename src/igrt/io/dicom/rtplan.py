@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import generate_uid
@@ -111,6 +110,9 @@ def read_rtplan(path: str | os.PathLike, ds: Dataset | None = None, default_orie
         if str(b.get("TreatmentDeliveryType", "TREATMENT")).upper() == "SETUP":
             setup_beams.append(name)
             continue
+        if str(cp0.get("GantryRotationDirection", "NONE") or "NONE").upper() in ("CW", "CC"):
+            last = next((_f(cp, "GantryAngle") for cp in reversed(cps) if _f(cp, "GantryAngle") is not None), gantry)
+            notes.append(f"beam {name!r} is an arc ({cp0.GantryRotationDirection} {gantry:g} -> {last:g} deg); igrt keeps its start angle")
         setup_no = int(b.get("ReferencedPatientSetupNumber", 1) or 1)
         orientation_raw = orientation_raw or setups.get(setup_no)
         energy = _f(cp0, "NominalBeamEnergy")

@@ -17,16 +17,16 @@ from igrt.io.dicom.common import (
     quiet,
     RT_STRUCTURE_SET_STORAGE,
     PatientInfo,
-    ds_number,
     modality_of,
     new_dataset,
     read_dataset,
     require,
     save,
     set_ds_fast,
+    get_ds_fast,
 )
 from igrt.io.dicom.ct import CtSeries
-from igrt.io.dicom.errors import DicomError, FrameOfReferenceMismatchError, MissingTagError, NotDicomError
+from igrt.io.dicom.errors import DicomError, FrameOfReferenceMismatchError, NotDicomError
 from igrt.io.dicom.raster import contour_volume_cc, mask_to_contours, rasterise_contours
 from igrt.planning import Structure
 
@@ -85,11 +85,11 @@ def read_rtstruct(path: str | os.PathLike, ds: Dataset | None = None) -> Structu
         contours = []
         for c in item.get("ContourSequence", []):
             geo = str(c.get("ContourGeometricType", "CLOSED_PLANAR")).upper()
-            data = c.get("ContourData", None)
+            data = get_ds_fast(c, "ContourData")
             if data is None or len(data) < 3 or len(data) % 3:
                 notes.append(f"ROI {num}: a contour without valid ContourData was skipped")
                 continue
-            pts = np.asarray([float(v) for v in data], dtype=float).reshape(-1, 3)
+            pts = data.reshape(-1, 3)
             if geo == "CLOSED_PLANAR" or geo == "POINT":
                 contours.append(pts)
             else:
@@ -259,4 +259,8 @@ def write_rtstruct(
     ds.StructureSetROISequence = DicomSequence(roi_seq)
     ds.ROIContourSequence = DicomSequence(contour_seq)
     ds.RTROIObservationsSequence = DicomSequence(obs_seq)
+    # Contour items hold pre-encoded ContourData: declare their encoding (the file's) so pydicom copies the bytes.
+    for rc in ds.ROIContourSequence:
+        for c in rc.get("ContourSequence", []):
+            c.set_original_encoding(False, True, c._character_set)
     return save(ds, path)
