@@ -97,3 +97,15 @@ def test_matches_rtk_joseph_projector():
     ref = itk.array_from_image(fp.GetOutput())
     assert ref.max() > 0.1
     np.testing.assert_allclose(mine, ref, atol=0.01 * ref.max())
+
+
+def test_strided_fallback_matches_slice_major_layouts(monkeypatch):
+    import igrt.imaging.projector as proj_mod
+
+    vol = _blob()
+    geo = CBCTGeometry(300.0, 450.0, [10.0, 80.0], (9, 7), (6.0, 6.0))
+    fast = forward_project(vol, geo)
+    monkeypatch.setattr(proj_mod, "_dominant_axes", lambda *a: set())
+    proj_mod._LAYOUTS.clear()
+    slow = forward_project(vol, geo)
+    np.testing.assert_allclose(slow, fast, rtol=1e-5, atol=1e-6)

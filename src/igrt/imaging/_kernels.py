@@ -29,59 +29,53 @@ def _slice_range(a0, da, n):
 
 
 @njit(cache=True, inline="always")
-def _bilinear_sample(vol, m, s, a, b):
-    """Sample ``vol`` on slice s of axis m (0=x,1=y,2=z index) at in-slice coordinates a, b.
-
-    (a, b) are the two other index axes in increasing order; both lie inside [0, n-1].
-    """
+def _bilinear_slab(arr, s, a, b):
+    """Bilinear sample of slice ``s`` of ``arr[s, b, a]`` at (a, b), both inside [0, n-1]."""
+    na = arr.shape[2]
+    nb = arr.shape[1]
     ia = int(a)
     ib = int(b)
-    if m == 0:  # slice along x: a = y index, b = z index
-        ny = vol.shape[1]
-        nz = vol.shape[0]
-        if ia > ny - 2:
-            ia = ny - 2
-        if ib > nz - 2:
-            ib = nz - 2
-        fa = a - ia
-        fb = b - ib
-        v00 = vol[ib, ia, s]
-        v01 = vol[ib, ia + 1, s]
-        v10 = vol[ib + 1, ia, s]
-        v11 = vol[ib + 1, ia + 1, s]
-    elif m == 1:  # slice along y: a = x, b = z
-        nx = vol.shape[2]
-        nz = vol.shape[0]
-        if ia > nx - 2:
-            ia = nx - 2
-        if ib > nz - 2:
-            ib = nz - 2
-        fa = a - ia
-        fb = b - ib
-        v00 = vol[ib, s, ia]
-        v01 = vol[ib, s, ia + 1]
-        v10 = vol[ib + 1, s, ia]
-        v11 = vol[ib + 1, s, ia + 1]
-    else:  # slice along z: a = x, b = y
-        nx = vol.shape[2]
-        ny = vol.shape[1]
-        if ia > nx - 2:
-            ia = nx - 2
-        if ib > ny - 2:
-            ib = ny - 2
-        fa = a - ia
-        fb = b - ib
-        v00 = vol[s, ib, ia]
-        v01 = vol[s, ib, ia + 1]
-        v10 = vol[s, ib + 1, ia]
-        v11 = vol[s, ib + 1, ia + 1]
-    return (v00 * (1.0 - fa) + v01 * fa) * (1.0 - fb) + (v10 * (1.0 - fa) + v11 * fa) * fb
+    if ia > na - 2:
+        ia = na - 2
+    if ib > nb - 2:
+        ib = nb - 2
+    fa = a - ia
+    fb = b - ib
+    row0 = arr[s, ib]
+    row1 = arr[s, ib + 1]
+    lo = row0[ia] + fa * (row0[ia + 1] - row0[ia])
+    hi = row1[ia] + fa * (row1[ia + 1] - row1[ia])
+    return lo + fb * (hi - lo)
+
+
+@njit(cache=True, inline="always")
+def _bilinear_strided(vol, m, s, a, b):
+    """Fallback sample straight from ``vol[z, y, x]``: slice s of axis m, (a, b) the other axes in order."""
+    if m == 0:
+        arr = vol.transpose(2, 0, 1)  # [x, z, y] view
+    elif m == 1:
+        arr = vol.transpose(1, 0, 2)  # [y, z, x] view
+    else:
+        arr = vol[:, :, :]
+    na = arr.shape[2]
+    nb = arr.shape[1]
+    ia = min(int(a), na - 2)
+    ib = min(int(b), nb - 2)
+    fa = a - ia
+    fb = b - ib
+    lo = arr[s, ib, ia] + fa * (arr[s, ib, ia + 1] - arr[s, ib, ia])
+    hi = arr[s, ib + 1, ia] + fa * (arr[s, ib + 1, ia + 1] - arr[s, ib + 1, ia])
+    return lo + fb * (hi - lo)
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def cast_rays(vol, src, det0, du, dv, nu, nv, lin, scale, offset, mode, out):
-    """Joseph ray casting through ``vol[z, y, x]`` for a batch of flat-panel projections.
+def cast_rays(vx, vy, vz, src, det0, du, dv, nu, nv, lin, scale, offset, mode, out):
+    """Joseph ray casting through a volume for a batch of flat-panel projections.
 
+    The volume comes in three layouts so that every ray reads contiguous
+    memory within a slice: ``vz[z, y, x]`` (the Volume's own array),
+    ``vy[y, z, x]`` and ``vx[x, z, y]`` (only the layouts whose axis dominates
+    some ray need to be real; the others may be 2x2x2 dummies).
     All positions are continuous (x, y, z) voxel indices: ``src`` (n, 3) source
     points, ``det0`` (n, 3) pixel (0, 0) centres, ``du``/``dv`` (n, 3) one-pixel
     steps. ``lin`` (3x3) maps index vectors to mm (step lengths). Each sample
@@ -91,7 +85,7 @@ def cast_rays(vol, src, det0, du, dv, nu, nv, lin, scale, offset, mode, out):
     bilinear within the slice; samples outside the voxel-centre box are skipped.
     """
     n = src.shape[0]
-    dims = np.array([vol.shape[2], vol.shape[1], vol.shape[0]], dtype=np.float64)
+    dims = np.array([vz.shape[2], vz.shape[1], vz.shape[0]], dtype=np.float64)
     for r in prange(n * nv):
         p = r // nv
         iv = r % nv
@@ -110,6 +104,7 @@ def cast_rays(vol, src, det0, du, dv, nu, nv, lin, scale, offset, mode, out):
             az = abs(dz)
             if ax >= ay and ax >= az:
                 m = 0
+                arr = vx
                 dm = dx
                 s0 = sx
                 pm = px
@@ -121,6 +116,7 @@ def cast_rays(vol, src, det0, du, dv, nu, nv, lin, scale, offset, mode, out):
                 nb = dims[2]
             elif ay >= az:
                 m = 1
+                arr = vy
                 dm = dy
                 s0 = sy
                 pm = py
@@ -132,6 +128,7 @@ def cast_rays(vol, src, det0, du, dv, nu, nv, lin, scale, offset, mode, out):
                 nb = dims[2]
             else:
                 m = 2
+                arr = vz
                 dm = dz
                 s0 = sz
                 pm = pz
@@ -142,6 +139,7 @@ def cast_rays(vol, src, det0, du, dv, nu, nv, lin, scale, offset, mode, out):
                 na = dims[0]
                 nb = dims[1]
             nm = dims[m]
+            strided = arr.shape[0] != int(nm) or arr.shape[1] * arr.shape[2] != int(na * nb)
             # slice parameter t = (slice - s0); a = a0 + t*da, b = b0 + t*db
             lo = max(0.0, min(s0, pm))
             hi = min(nm - 1.0, max(s0, pm))
@@ -172,7 +170,10 @@ def cast_rays(vol, src, det0, du, dv, nu, nv, lin, scale, offset, mode, out):
                     a = 0.0
                 if b < 0.0:
                     b = 0.0
-                val = _bilinear_sample(vol, m, k, a, b)
+                if strided:
+                    val = _bilinear_strided(vz, m, k, a, b)
+                else:
+                    val = _bilinear_slab(arr, k, a, b)
                 if mode == 1:
                     if val > vmax:
                         vmax = val

@@ -7,6 +7,8 @@ with the patient placed by a `PatientPlacement`.
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from igrt.geometry import Volume
@@ -20,11 +22,52 @@ MU_WATER_PER_MM = 0.0193
 _MODES = {"integral": MODE_INTEGRAL, "max": MODE_MAX, "mip": MODE_MAX, "mean": MODE_MEAN, "average": MODE_MEAN}
 
 
-def _volume_array(volume: Volume) -> np.ndarray:
-    arr = np.ascontiguousarray(volume.array, dtype=np.float32)
-    if min(arr.shape) < 2:
-        raise ImagingGeometryError(f"ray casting needs at least 2 voxels along every axis, got {arr.shape}")
-    return arr
+_DUMMY = np.zeros((2, 2, 2), np.float32)
+# Slice-major copies of recently used volumes ([x, z, y] and [y, z, x]), keyed by the id of
+# the source array and dropped when it is garbage collected: repeated DRRs/projections of
+# one CT (2D/3D registration, a CBCT scan) pay for the copy once.
+_LAYOUTS: dict[int, dict[int, np.ndarray]] = {}
+
+
+def _layouts(volume: Volume, axes_needed: set[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(vx, vy, vz) float32 layouts of the volume for the dominant ray axes in ``axes_needed``."""
+    src = volume.array
+    if min(src.shape) < 2:
+        raise ImagingGeometryError(f"ray casting needs at least 2 voxels along every axis, got {src.shape}")
+    vz = np.ascontiguousarray(src, dtype=np.float32)
+    key = id(src)
+    cache = _LAYOUTS.get(key)
+    if cache is None:
+        cache = {}
+        try:
+            weakref.finalize(src, _LAYOUTS.pop, key, None)
+        except TypeError:  # not weak-referenceable: do not cache
+            key = None
+        if key is not None:
+            _LAYOUTS[key] = cache
+    out = []
+    for axis, perm in ((0, (2, 0, 1)), (1, (1, 0, 2))):
+        if axis not in axes_needed:
+            out.append(_DUMMY)
+            continue
+        arr = cache.get(axis)
+        if arr is None or arr.shape != tuple(vz.shape[i] for i in perm):
+            arr = np.ascontiguousarray(vz.transpose(perm))
+            cache[axis] = arr
+        out.append(arr)
+    return out[0], out[1], vz
+
+
+def _dominant_axes(src, det0, du, dv, nu, nv) -> set[int]:
+    """Index axes that dominate (or nearly dominate) some ray, from a 17x17 sample of each detector.
+
+    Axes missed here still work (the kernel falls back to strided reads), only slower.
+    """
+    gu, gv = np.meshgrid(np.linspace(0, nu - 1, 17), np.linspace(0, nv - 1, 17))
+    d = det0[:, None, :] + gu.reshape(1, -1, 1) * du[:, None, :] + gv.reshape(1, -1, 1) * dv[:, None, :] - src[:, None, :]
+    mag = np.abs(d)
+    near = mag >= 0.8 * mag.max(axis=2, keepdims=True)
+    return {int(a) for a in np.flatnonzero(near.any(axis=(0, 1)))}
 
 
 def cast_rays_lps(
@@ -67,8 +110,11 @@ def cast_rays_lps(
         raise ImagingGeometryError("source/detector positions must be finite mm values")
     lin = np.ascontiguousarray(volume.index_to_world[:3, :3])
     out = np.empty((n, nv, nu), dtype=np.float32)
+    vx, vy, vz = _layouts(volume, _dominant_axes(src, det0, du, dv, nu, nv))
     cast_rays(
-        _volume_array(volume),
+        vx,
+        vy,
+        vz,
         np.ascontiguousarray(src),
         np.ascontiguousarray(det0),
         np.ascontiguousarray(du),

@@ -31,34 +31,57 @@ def _trilinear(vol, x, y, z, fill):
 
 
 @nb.njit(cache=True, inline="always")
-def _pullback(i, j, k, m1, wm, weights, amat, tvec):
-    """Planning-frame point (LPS mm) that output voxel (i, j, k) samples."""
+def _weight(weights, t, x, y, z):
+    """Trilinear sample of weight grid ``t`` (scalar indexing: no array views in the hot loop); 0 outside."""
+    nz, ny, nx = weights.shape[1], weights.shape[2], weights.shape[3]
+    if x < 0.0 or y < 0.0 or z < 0.0 or x > nx - 1 or y > ny - 1 or z > nz - 1:
+        return 0.0
+    x0 = min(int(x), nx - 2)
+    y0 = min(int(y), ny - 2)
+    z0 = min(int(z), nz - 2)
+    fx, fy, fz = x - x0, y - y0, z - z0
+    c00 = weights[t, z0, y0, x0] * (1 - fx) + weights[t, z0, y0, x0 + 1] * fx
+    c01 = weights[t, z0, y0 + 1, x0] * (1 - fx) + weights[t, z0, y0 + 1, x0 + 1] * fx
+    c10 = weights[t, z0 + 1, y0, x0] * (1 - fx) + weights[t, z0 + 1, y0, x0 + 1] * fx
+    c11 = weights[t, z0 + 1, y0 + 1, x0] * (1 - fx) + weights[t, z0 + 1, y0 + 1, x0 + 1] * fx
+    return (c00 * (1 - fy) + c01 * fy) * (1 - fz) + (c10 * (1 - fy) + c11 * fy) * fz
+
+
+@nb.njit(cache=True, inline="always")
+def _pullback(i, j, k, m1, wm, weights, wbox, amat, tvec):
+    """Planning-frame point (LPS mm) that output voxel (i, j, k) samples.
+
+    ``wbox[t]`` = (x0, x1, y0, y1, z0, z1): weight-grid index box outside which term t's weight is zero.
+    """
     rx = m1[0, 0] * i + m1[0, 1] * j + m1[0, 2] * k + m1[0, 3]
     ry = m1[1, 0] * i + m1[1, 1] * j + m1[1, 2] * k + m1[1, 3]
     rz = m1[2, 0] * i + m1[2, 1] * j + m1[2, 2] * k + m1[2, 3]
     px, py, pz = rx, ry, rz
-    if weights.shape[0] > 0:
+    nt = weights.shape[0]
+    if nt > 0:
         wx = wm[0, 0] * rx + wm[0, 1] * ry + wm[0, 2] * rz + wm[0, 3]
         wy = wm[1, 0] * rx + wm[1, 1] * ry + wm[1, 2] * rz + wm[1, 3]
         wz = wm[2, 0] * rx + wm[2, 1] * ry + wm[2, 2] * rz + wm[2, 3]
-        for t in range(weights.shape[0]):
-            w = _trilinear(weights[t], wx, wy, wz, 0.0)
+        for t in range(nt):
+            if (wx < wbox[t, 0] or wx > wbox[t, 1] or wy < wbox[t, 2] or wy > wbox[t, 3]
+                    or wz < wbox[t, 4] or wz > wbox[t, 5]):
+                continue
+            w = _weight(weights, t, wx, wy, wz)
             if w != 0.0:
-                a = amat[t]
-                px += w * (a[0, 0] * rx + a[0, 1] * ry + a[0, 2] * rz + tvec[t, 0])
-                py += w * (a[1, 0] * rx + a[1, 1] * ry + a[1, 2] * rz + tvec[t, 1])
-                pz += w * (a[2, 0] * rx + a[2, 1] * ry + a[2, 2] * rz + tvec[t, 2])
+                px += w * (amat[t, 0, 0] * rx + amat[t, 0, 1] * ry + amat[t, 0, 2] * rz + tvec[t, 0])
+                py += w * (amat[t, 1, 0] * rx + amat[t, 1, 1] * ry + amat[t, 1, 2] * rz + tvec[t, 1])
+                pz += w * (amat[t, 2, 0] * rx + amat[t, 2, 1] * ry + amat[t, 2, 2] * rz + tvec[t, 2])
     return px, py, pz
 
 
 @nb.njit(parallel=True, cache=True)
-def warp_linear(src, sm, m1, wm, weights, amat, tvec, fill, out):
+def warp_linear(src, sm, m1, wm, weights, wbox, amat, tvec, fill, out):
     """out = trilinear src at sm @ pullback(q); ``sm`` maps LPS mm to source indices (3x4)."""
     oz, oy, ox = out.shape
     for k in nb.prange(oz):
         for j in range(oy):
             for i in range(ox):
-                px, py, pz = _pullback(i, j, k, m1, wm, weights, amat, tvec)
+                px, py, pz = _pullback(i, j, k, m1, wm, weights, wbox, amat, tvec)
                 x = sm[0, 0] * px + sm[0, 1] * py + sm[0, 2] * pz + sm[0, 3]
                 y = sm[1, 0] * px + sm[1, 1] * py + sm[1, 2] * pz + sm[1, 3]
                 z = sm[2, 0] * px + sm[2, 1] * py + sm[2, 2] * pz + sm[2, 3]
@@ -66,14 +89,14 @@ def warp_linear(src, sm, m1, wm, weights, amat, tvec, fill, out):
 
 
 @nb.njit(parallel=True, cache=True)
-def warp_nearest(src, sm, m1, wm, weights, amat, tvec, fill, out):
+def warp_nearest(src, sm, m1, wm, weights, wbox, amat, tvec, fill, out):
     """out = nearest-voxel src at sm @ pullback(q) (labels, masks)."""
     nz, ny, nx = src.shape
     oz, oy, ox = out.shape
     for k in nb.prange(oz):
         for j in range(oy):
             for i in range(ox):
-                px, py, pz = _pullback(i, j, k, m1, wm, weights, amat, tvec)
+                px, py, pz = _pullback(i, j, k, m1, wm, weights, wbox, amat, tvec)
                 x = int(np.floor(sm[0, 0] * px + sm[0, 1] * py + sm[0, 2] * pz + sm[0, 3] + 0.5))
                 y = int(np.floor(sm[1, 0] * px + sm[1, 1] * py + sm[1, 2] * pz + sm[1, 3] + 0.5))
                 z = int(np.floor(sm[2, 0] * px + sm[2, 1] * py + sm[2, 2] * pz + sm[2, 3] + 0.5))
@@ -84,13 +107,13 @@ def warp_nearest(src, sm, m1, wm, weights, amat, tvec, fill, out):
 
 
 @nb.njit(parallel=True, cache=True)
-def pullback_field(g, m1, wm, weights, amat, tvec, out):
+def pullback_field(g, m1, wm, weights, wbox, amat, tvec, out):
     """out[c, k, j, i] = pullback(q) - world(q) (mm), ``g`` = output index-to-world (3x4)."""
     oz, oy, ox = out.shape[1], out.shape[2], out.shape[3]
     for k in nb.prange(oz):
         for j in range(oy):
             for i in range(ox):
-                px, py, pz = _pullback(i, j, k, m1, wm, weights, amat, tvec)
+                px, py, pz = _pullback(i, j, k, m1, wm, weights, wbox, amat, tvec)
                 out[0, k, j, i] = px - (g[0, 0] * i + g[0, 1] * j + g[0, 2] * k + g[0, 3])
                 out[1, k, j, i] = py - (g[1, 0] * i + g[1, 1] * j + g[1, 2] * k + g[1, 3])
                 out[2, k, j, i] = pz - (g[2, 0] * i + g[2, 1] * j + g[2, 2] * k + g[2, 3])

@@ -191,7 +191,21 @@ def _kernel_args(patient, fraction, t_s, phase, grid: Volume, source: Volume):
     m1 = np.ascontiguousarray((fraction.setup_error.inverse().matrix @ grid.index_to_world)[:3])
     wm = np.ascontiguousarray(model.weight_grid.world_to_index[:3])
     sm = np.ascontiguousarray(source.world_to_index[:3])
-    return sm, m1, wm, model.weights, np.ascontiguousarray(model.a), np.ascontiguousarray(model.t)
+    return sm, m1, wm, model.weights, weight_boxes(model.weights), np.ascontiguousarray(model.a), np.ascontiguousarray(model.t)
+
+
+def weight_boxes(weights: np.ndarray) -> np.ndarray:
+    """(K, 6) index boxes (x0, x1, y0, y1, z0, z1) of each term's non-zero weights (kernels skip the rest)."""
+    boxes = np.empty((len(weights), 6), np.float64)
+    for t, w in enumerate(weights):
+        nz = w != 0
+        if not nz.any():
+            boxes[t] = (1.0, -1.0, 1.0, -1.0, 1.0, -1.0)  # empty
+            continue
+        for a, col in ((2, 0), (1, 2), (0, 4)):  # array axis of x, y, z
+            occ = np.flatnonzero(nz.any(axis=tuple(b for b in range(3) if b != a)))
+            boxes[t, col], boxes[t, col + 1] = occ[0] - 1.0, occ[-1] + 1.0  # +-1 cell: trilinear support
+    return boxes
 
 
 def daily_anatomy(
@@ -252,9 +266,9 @@ def daily_structure_mask(patient, fraction: FractionTruth, name: str, t_s=None, 
 def daily_displacement(patient, fraction: FractionTruth, t_s=None, phase=None, grid: Volume | None = None) -> DisplacementField:
     """True daily -> planning displacement (mm) on ``grid`` (default: planning CT grid), setup error included."""
     grid = patient.ct if grid is None else grid
-    _, m1, wm, wts, a, t = _kernel_args(patient, fraction, t_s, phase, grid, patient.ct)
+    _, m1, wm, wts, boxes, a, t = _kernel_args(patient, fraction, t_s, phase, grid, patient.ct)
     out = np.empty((3,) + grid.shape, np.float32)
-    pullback_field(np.ascontiguousarray(grid.index_to_world[:3]), m1, wm, wts, a, t, out)
+    pullback_field(np.ascontiguousarray(grid.index_to_world[:3]), m1, wm, wts, boxes, a, t, out)
     return DisplacementField(out, Volume(np.zeros(grid.shape, np.uint8), grid.origin, grid.spacing, grid.direction))
 
 

@@ -77,16 +77,6 @@ def paint(labels: np.ndarray, grid: Grid, shape: Implicit, value: int, only: Ite
     sub[m] = value
 
 
-def mask_of(grid: Grid, shape: Implicit) -> np.ndarray:
-    """Full-grid boolean mask of a shape."""
-    out = np.zeros(grid.shape, dtype=bool)
-    sl = grid.slices(shape.lo, shape.hi)
-    if sl is not None:
-        x, y, z = grid.coords(sl)
-        out[sl] = shape.inside(x, y, z)
-    return out
-
-
 # --- primitives -------------------------------------------------------------
 
 
@@ -139,42 +129,6 @@ def tube(points, radii) -> list[Implicit]:
     pts = np.asarray(points, dtype=float)
     rad = np.broadcast_to(np.asarray(radii, dtype=float), (len(pts),))
     return [capsule(pts[i], pts[i + 1], rad[i], rad[i + 1]) for i in range(len(pts) - 1)]
-
-
-def elliptic_cylinder(centre_xy, semi_axes_xy, z_range, exponent: float = 2.0) -> Implicit:
-    """Superelliptic prism along z: ``|dx/a|^e + |dy/b|^e <= 1`` for z in ``z_range``."""
-    cx, cy = (float(v) for v in centre_xy)
-    ax, ay = (float(v) for v in semi_axes_xy)
-    z0, z1 = (float(v) for v in z_range)
-    e = float(exponent)
-
-    def inside(x, y, z):
-        return (np.abs((x - cx) / ax) ** e + np.abs((y - cy) / ay) ** e <= 1.0) & (z >= z0) & (z <= z1)
-
-    return Implicit(np.array([cx - ax, cy - ay, z0]), np.array([cx + ax, cy + ay, z1]), inside)
-
-
-def intersect(a: Implicit, b: Implicit) -> Implicit:
-    lo, hi = np.maximum(a.lo, b.lo), np.minimum(a.hi, b.hi)
-    return Implicit(lo, hi, lambda x, y, z: a.inside(x, y, z) & b.inside(x, y, z))
-
-
-def subtract(a: Implicit, b: Implicit) -> Implicit:
-    return Implicit(a.lo, a.hi, lambda x, y, z: a.inside(x, y, z) & ~b.inside(x, y, z))
-
-
-def clip_box(a: Implicit, lo=None, hi=None) -> Implicit:
-    """``a`` restricted to the half-spaces of a box (None = unbounded)."""
-    lo_ = np.array([-np.inf] * 3 if lo is None else lo, dtype=float)
-    hi_ = np.array([np.inf] * 3 if hi is None else hi, dtype=float)
-
-    def inside(x, y, z):
-        return (
-            a.inside(x, y, z)
-            & (x >= lo_[0]) & (x <= hi_[0]) & (y >= lo_[1]) & (y <= hi_[1]) & (z >= lo_[2]) & (z <= hi_[2])
-        )
-
-    return Implicit(np.maximum(a.lo, lo_), np.minimum(a.hi, hi_), inside)
 
 
 def smoothstep(t: np.ndarray) -> np.ndarray:

@@ -38,9 +38,9 @@ class DemonsSettings:
     """Knobs of `register_deformable` (sigmas in voxels of each level)."""
 
     levels: int = 3
-    iterations: tuple[int, ...] = (80, 50, 30)  # coarse -> fine
-    fluid_sigma: float = 1.0
-    diffusion_sigma: float = 1.2
+    iterations: tuple[int, ...] = (80, 60, 40)  # coarse -> fine
+    fluid_sigma: float = 1.5
+    diffusion_sigma: float = 1.0
     max_step: float = 0.5  # voxels per iteration
     stop_levels: int = 0  # skip this many finest levels (the field is upsampled to full resolution)
     normalise_intensity: bool = True
@@ -107,7 +107,7 @@ def jacobian_determinant(d: np.ndarray, spacing) -> np.ndarray:
 def _smooth(u, sigma):
     if sigma <= 0:
         return u
-    return tuple(ndimage.gaussian_filter(c, sigma, mode="nearest").astype(np.float32) for c in u)
+    return tuple(ndimage.gaussian_filter(c, sigma, mode="nearest", truncate=3.0).astype(np.float32) for c in u)
 
 
 def _upsample(u, coarse: Volume, fine: Volume):
@@ -276,7 +276,7 @@ def warp_daily_to_planning(volume: Volume, result: DeformableResult, *, order: i
     return grid.with_array(vals.reshape(grid.shape))
 
 
-def inverse_map(result: DeformableResult, points: np.ndarray, iterations: int = 20) -> np.ndarray:
+def inverse_map(result: DeformableResult, points: np.ndarray, iterations: int = 12) -> np.ndarray:
     """Planning positions p with phi(p) = y for daily points y (N, 3), by fixed-point iteration."""
     y = result.rigid.inverse().apply(np.asarray(points, dtype=float))
     p = y.copy()
