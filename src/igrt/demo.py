@@ -25,6 +25,8 @@ from igrt.io.dicom import load_planning_folder
 from igrt.phantom import build_patient, export_patient, simulate_course
 from igrt.registration.result import RegistrationResult
 
+PHASE_BINS = 10  # breathing phases simulated during a free-breathing CBCT
+
 
 @dataclass(frozen=True)
 class DemoSettings:
@@ -33,15 +35,13 @@ class DemoSettings:
     shape: tuple[int, int, int]  # planning CT (nz, ny, nx)
     spacing_mm: tuple[float, float, float]  # (x, y, z)
     cbct_projections: int
-    cbct_detector: tuple[int, int]  # (nu, nv) pixels
-    cbct_pixel_mm: float
     fractions: int
 
     @classmethod
     def for_mode(cls, quick: bool, fractions: int | None = None) -> "DemoSettings":
         if quick:
-            return cls((48, 80, 96), (4.0, 4.0, 4.0), 120, (128, 64), 3.2, fractions or 5)
-        return cls((96, 192, 224), (2.0, 2.0, 3.0), 240, (320, 160), 1.6, fractions or 5)
+            return cls((48, 80, 96), (4.0, 4.0, 4.0), 120, fractions or 5)
+        return cls((96, 192, 224), (2.0, 2.0, 3.0), 240, fractions or 5)
 
 
 @dataclass
@@ -59,16 +59,30 @@ class DemoReport:
 def _imager(settings: DemoSettings):
     from igrt.imaging import simulate_and_reconstruct
     from igrt.phantom import daily_anatomy
+    from igrt.phantom.breathing import breathing_phase_angle
 
     def image(patient, truth, seed):
-        anatomy = daily_anatomy(patient, truth)
+        volume_at = None
+        if np.any(np.asarray(truth.breathing.amplitude_mm) != 0):
+            # The patient breathes while the gantry turns: the anatomy of each moment
+            # comes from the nearest of PHASE_BINS precomputed breathing phases.
+            phases = {}
+
+            def volume_at(t_s: float):
+                theta = float(breathing_phase_angle(truth.breathing, t_s)[0])
+                b = int(round((theta / np.pi) % 1.0 * PHASE_BINS)) % PHASE_BINS
+                if b not in phases:
+                    phases[b] = daily_anatomy(patient, truth, phase=b / PHASE_BINS)
+                return phases[b]
+
         return simulate_and_reconstruct(
-            anatomy,
+            None if volume_at else daily_anatomy(patient, truth),
             isocentre_mm=patient.isocentre_mm,
-            n_projections=settings.cbct_projections,
-            detector_shape=settings.cbct_detector,
-            pixel_mm=settings.cbct_pixel_mm,
             grid=patient.ct,
+            n_projections=settings.cbct_projections,
+            photons_per_pixel=2e4,
+            scatter_to_primary=0.2,
+            volume_at=volume_at,
             seed=seed,
         )
 
@@ -76,7 +90,7 @@ def _imager(settings: DemoSettings):
 
 
 def _registrar():
-    from igrt.registration import register_rigid
+    from igrt.registration.rigid3d import register_rigid
     from igrt.registration.roi import roi_from_structure
 
     def register(patient, daily) -> RegistrationResult:
@@ -126,7 +140,8 @@ def _course_table(site: str, outcomes: list[FractionOutcome]) -> Table:
         title=f"{site}: {policy.protocol} protocol, {policy.couch} couch (LPS mm x y z; degrees)",
         title_justify="left",
     )
-    for col in ("fx", "true error", "measured", "|diff| mm / deg", "decision", "couch move", "residual at target"):
+    for col in ("fx", "true error", "measured", "|diff| mm / deg", "decision", "couch move (IEC mm, deg)",
+                "residual at target"):
         t.add_column(col)
     for o in outcomes:
         r = o.registration
@@ -141,7 +156,7 @@ def _course_table(site: str, outcomes: list[FractionOutcome]) -> Table:
             status = d.status.value + (f" (approved: {d.approved_by})" if d.approved_by else "")
         else:
             status = "offline: " + ("shift in force" if any(o.offline_shift_mm) else "measure, no shift")
-        words = "; ".join(o.couch_move.words()) if o.couch_move is not None else "none"
+        words = o.couch_move.summary().removeprefix("IEC table: ") if o.couch_move is not None else "none"
         residual = f"{_v(o.residual_target_mm)} (|{np.linalg.norm(o.residual_target_mm):.1f}|)"
         t.add_row(
             str(o.fraction_number),
@@ -198,6 +213,12 @@ def run_demo(
                 )
         for site in sites:
             console.print(_course_table(site, report.outcomes[site]))
+            moved = [o for o in report.outcomes[site] if o.couch_move is not None]
+            if moved:
+                o = moved[-1]
+                console.print(f"console read-out, fraction {o.fraction_number}:")
+                for line in o.couch_move.words():
+                    console.print(f"  • {line}")
 
         ids, errs = [], []
         for site in sites:

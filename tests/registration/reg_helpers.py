@@ -41,7 +41,7 @@ def breathing(points: np.ndarray, amp_mm: float) -> np.ndarray:
     return d
 
 
-def render_deformed(reference, field, iterations: int = 40):
+def render_deformed(reference, field, iterations: int = 15):
     """The synthetic anatomy deformed by phi(p) = p + field(p), sampled on ``reference``: anatomy(phi^-1(y))."""
     x, y, z = reference.world_coordinates()
     yy = np.stack(np.broadcast_arrays(x, y, z), axis=-1).reshape(-1, 3).astype(float)
@@ -50,3 +50,20 @@ def render_deformed(reference, field, iterations: int = 40):
         p = yy - field(p)
     p = p.reshape(*reference.shape, 3)
     return reference.with_array(S.anatomy_hu(p[..., 0], p[..., 1], p[..., 2]))
+
+
+def marker_projection(pose, centres_mm: np.ndarray, radius_mm: float = 1.0, mu_per_mm: float = 3.0) -> np.ndarray:
+    """Exact line integrals [nv, nu] of small spheres (gold markers) for a DRR pose."""
+    nu, nv = pose.shape
+    pu, pv = pose.spacing_mm
+    jj, ii = np.mgrid[0:nv, 0:nu]
+    pix = pose.pixel00_mm + ii[..., None] * pu * pose.u + jj[..., None] * pv * pose.v
+    d = pix - pose.source_mm
+    d /= np.linalg.norm(d, axis=-1, keepdims=True)
+    out = np.zeros((nv, nu))
+    for c in np.asarray(centres_mm, float).reshape(-1, 3):
+        w = c - pose.source_mm
+        t = (d * w).sum(-1)
+        dist2 = (w * w).sum() - t * t
+        out += mu_per_mm * 2.0 * np.sqrt(np.clip(radius_mm**2 - dist2, 0, None))
+    return out

@@ -22,7 +22,7 @@ CENTRE = np.array([10.0, -15.0, 0.0])
 
 @pytest.fixture(scope="module")
 def plan3():
-    return S.render(S.grid((56, 64, 72), (3.0, 3.0, 3.0), tuple(CENTRE)))
+    return S.render(S.grid((48, 60, 64), (3.0, 3.0, 3.0), tuple(CENTRE)))
 
 
 def _landmarks(rng, centre, radius, n=40):
@@ -73,7 +73,7 @@ def test_rigid_start_and_contour_propagation(plan3):
     # truth on the daily grid: points y whose preimage lies in the organ
     yy = np.stack(np.broadcast_arrays(x, y, z), axis=-1).reshape(-1, 3)
     p = yy.copy()
-    for _ in range(40):
+    for _ in range(15):  # fixed point converges fast: |grad field| < 0.5
         p = yy - total(p)
     c = p - np.array([22.0, -28.0, -10.0])
     true_daily = ((c**2).sum(axis=1) <= 30.0**2).reshape(plan3.shape)

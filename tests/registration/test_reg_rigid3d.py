@@ -61,7 +61,7 @@ def test_result_transform_brings_daily_onto_planning(ncc_cases, planning, iso):
 @pytest.mark.parametrize("metric", ["msd", "mi"])
 def test_other_metrics(planning, iso, metric):
     rng = np.random.default_rng({"msd": 11, "mi": 12}[metric])
-    for _ in range(2):
+    for _ in range(1):
         truth = S.random_setup_error(rng, iso, 15.0, 3.0)
         daily = make_daily(rng, truth, degrade=False)
         if metric == "mi":  # MR-like: non-monotonic intensity mapping and noise

@@ -33,6 +33,8 @@ COMMAND_MODULES = [
     "correct",
     "margins",
     "phantom",
+    "cbct",
+    "drr",
 ]
 
 for _name in COMMAND_MODULES:

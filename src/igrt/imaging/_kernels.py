@@ -29,43 +29,86 @@ def _slice_range(a0, da, n):
 
 
 @njit(cache=True, inline="always")
-def _bilinear_slab(arr, s, a, b):
-    """Bilinear sample of slice ``s`` of ``arr[s, b, a]`` at (a, b), both inside [0, n-1]."""
-    na = arr.shape[2]
-    nb = arr.shape[1]
-    ia = int(a)
-    ib = int(b)
-    if ia > na - 2:
-        ia = na - 2
-    if ib > nb - 2:
-        ib = nb - 2
-    fa = a - ia
-    fb = b - ib
-    row0 = arr[s, ib]
-    row1 = arr[s, ib + 1]
-    lo = row0[ia] + fa * (row0[ia + 1] - row0[ia])
-    hi = row1[ia] + fa * (row1[ia + 1] - row1[ia])
-    return lo + fb * (hi - lo)
-
-
-@njit(cache=True, inline="always")
 def _bilinear_strided(vol, m, s, a, b):
     """Fallback sample straight from ``vol[z, y, x]``: slice s of axis m, (a, b) the other axes in order."""
-    if m == 0:
-        arr = vol.transpose(2, 0, 1)  # [x, z, y] view
-    elif m == 1:
-        arr = vol.transpose(1, 0, 2)  # [y, z, x] view
-    else:
-        arr = vol[:, :, :]
-    na = arr.shape[2]
-    nb = arr.shape[1]
-    ia = min(int(a), na - 2)
-    ib = min(int(b), nb - 2)
+    nz, ny, nx = vol.shape
+    if m == 0:  # a = y, b = z
+        ia = min(int(a), ny - 2)
+        ib = min(int(b), nz - 2)
+        v00, v01, v10, v11 = vol[ib, ia, s], vol[ib, ia + 1, s], vol[ib + 1, ia, s], vol[ib + 1, ia + 1, s]
+    elif m == 1:  # a = x, b = z
+        ia = min(int(a), nx - 2)
+        ib = min(int(b), nz - 2)
+        v00, v01, v10, v11 = vol[ib, s, ia], vol[ib, s, ia + 1], vol[ib + 1, s, ia], vol[ib + 1, s, ia + 1]
+    else:  # a = x, b = y
+        ia = min(int(a), nx - 2)
+        ib = min(int(b), ny - 2)
+        v00, v01, v10, v11 = vol[s, ib, ia], vol[s, ib, ia + 1], vol[s, ib + 1, ia], vol[s, ib + 1, ia + 1]
     fa = a - ia
     fb = b - ib
-    lo = arr[s, ib, ia] + fa * (arr[s, ib, ia + 1] - arr[s, ib, ia])
-    hi = arr[s, ib + 1, ia] + fa * (arr[s, ib + 1, ia + 1] - arr[s, ib + 1, ia])
+    lo = v00 + fa * (v01 - v00)
+    hi = v10 + fa * (v11 - v10)
     return lo + fb * (hi - lo)
+
+
+@njit(cache=True, fastmath=True)
+def _ray_samples(arr, k_lo, k_hi, s0, a0, b0, da, db, mode):
+    """(sum, max, count) of bilinear samples of ``arr[s, b, a]`` on slices k_lo..k_hi along the ray."""
+    acc = 0.0
+    vmax = -1e30
+    count = 0
+    na = arr.shape[2]
+    nb = arr.shape[1]
+    for k in range(k_lo, k_hi + 1):
+        t = k - s0
+        a = a0 + t * da
+        b = b0 + t * db
+        if a < 0.0:
+            a = 0.0
+        if b < 0.0:
+            b = 0.0
+        ia = int(a)
+        ib = int(b)
+        if ia > na - 2:
+            ia = na - 2
+        if ib > nb - 2:
+            ib = nb - 2
+        fa = a - ia
+        fb = b - ib
+        v00 = arr[k, ib, ia]
+        v01 = arr[k, ib, ia + 1]
+        v10 = arr[k, ib + 1, ia]
+        v11 = arr[k, ib + 1, ia + 1]
+        lo = v00 + fa * (v01 - v00)
+        hi = v10 + fa * (v11 - v10)
+        val = lo + fb * (hi - lo)
+        if mode == 1:
+            if val > vmax:
+                vmax = val
+        else:
+            acc += val
+        count += 1
+    return acc, vmax, count
+
+
+@njit(cache=True, fastmath=True)
+def _ray_samples_strided(vol, m, k_lo, k_hi, s0, a0, b0, da, db, mode):
+    """Like `_ray_samples` but reading ``vol[z, y, x]`` directly for dominant axis m (slow fallback)."""
+    acc = 0.0
+    vmax = -1e30
+    count = 0
+    for k in range(k_lo, k_hi + 1):
+        t = k - s0
+        a = max(a0 + t * da, 0.0)
+        b = max(b0 + t * db, 0.0)
+        val = _bilinear_strided(vol, m, k, a, b)
+        if mode == 1:
+            if val > vmax:
+                vmax = val
+        else:
+            acc += val
+        count += 1
+    return acc, vmax, count
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -104,7 +147,6 @@ def cast_rays(vx, vy, vz, src, det0, du, dv, nu, nv, lin, scale, offset, mode, o
             az = abs(dz)
             if ax >= ay and ax >= az:
                 m = 0
-                arr = vx
                 dm = dx
                 s0 = sx
                 pm = px
@@ -116,7 +158,6 @@ def cast_rays(vx, vy, vz, src, det0, du, dv, nu, nv, lin, scale, offset, mode, o
                 nb = dims[2]
             elif ay >= az:
                 m = 1
-                arr = vy
                 dm = dy
                 s0 = sy
                 pm = py
@@ -128,7 +169,6 @@ def cast_rays(vx, vy, vz, src, det0, du, dv, nu, nv, lin, scale, offset, mode, o
                 nb = dims[2]
             else:
                 m = 2
-                arr = vz
                 dm = dz
                 s0 = sz
                 pm = pz
@@ -139,7 +179,6 @@ def cast_rays(vx, vy, vz, src, det0, du, dv, nu, nv, lin, scale, offset, mode, o
                 na = dims[0]
                 nb = dims[1]
             nm = dims[m]
-            strided = arr.shape[0] != int(nm) or arr.shape[1] * arr.shape[2] != int(na * nb)
             # slice parameter t = (slice - s0); a = a0 + t*da, b = b0 + t*db
             lo = max(0.0, min(s0, pm))
             hi = min(nm - 1.0, max(s0, pm))
@@ -159,27 +198,20 @@ def cast_rays(vx, vy, vz, src, det0, du, dv, nu, nv, lin, scale, offset, mode, o
             ly = lin[1, 0] * dx + lin[1, 1] * dy + lin[1, 2] * dz
             lz = lin[2, 0] * dx + lin[2, 1] * dy + lin[2, 2] * dz
             step_mm = math.sqrt(lx * lx + ly * ly + lz * lz) / abs(dm)
-            acc = 0.0
-            count = 0
-            vmax = -1e30
-            for k in range(k_lo, k_hi + 1):
-                t = k - s0
-                a = a0 + t * da
-                b = b0 + t * db
-                if a < 0.0:
-                    a = 0.0
-                if b < 0.0:
-                    b = 0.0
-                if strided:
-                    val = _bilinear_strided(vz, m, k, a, b)
+            # one call per layout: no array variable is re-bound inside the loop (re-binding
+            # costs atomic reference-count updates shared by all threads)
+            if m == 0:
+                if vx.shape[0] == int(nm) and vx.shape[1] == int(nb) and vx.shape[2] == int(na):
+                    acc, vmax, count = _ray_samples(vx, k_lo, k_hi, s0, a0, b0, da, db, mode)
                 else:
-                    val = _bilinear_slab(arr, k, a, b)
-                if mode == 1:
-                    if val > vmax:
-                        vmax = val
+                    acc, vmax, count = _ray_samples_strided(vz, 0, k_lo, k_hi, s0, a0, b0, da, db, mode)
+            elif m == 1:
+                if vy.shape[0] == int(nm) and vy.shape[1] == int(nb) and vy.shape[2] == int(na):
+                    acc, vmax, count = _ray_samples(vy, k_lo, k_hi, s0, a0, b0, da, db, mode)
                 else:
-                    acc += val
-                count += 1
+                    acc, vmax, count = _ray_samples_strided(vz, 1, k_lo, k_hi, s0, a0, b0, da, db, mode)
+            else:
+                acc, vmax, count = _ray_samples(vz, k_lo, k_hi, s0, a0, b0, da, db, mode)
             if mode == 0:
                 out[p, iv, iu] = step_mm * (scale * acc + offset * count)
             elif mode == 1:
@@ -233,7 +265,6 @@ def backproject_columns(
     nu = qf.shape[1]
     nv = qf.shape[2]
     for a in prange(n_a):
-        col = out[a]
         for p in range(n_p):
             c = geo[p, 0]
             s = geo[p, 1]
@@ -247,7 +278,6 @@ def backproject_columns(
             ipv = geo[p, 9]
             cu = geo[p, 10]
             cv = geo[p, 11]
-            proj = qf[p]
             qx0 = origin[0] + a * va[0]
             qz0 = origin[2] + a * va[2]
             for b in range(n_b):
@@ -279,9 +309,6 @@ def backproject_columns(
                     w_lo = 0
                 if w_hi > n_w - 1:
                     w_hi = n_w - 1
-                r0 = proj[iu]
-                r1 = proj[iu + 1]
-                cb = col[b]
                 for w in range(w_lo, w_hi + 1):
                     fv_idx = v0 + w * dvw
                     iv = int(fv_idx)
@@ -290,9 +317,9 @@ def backproject_columns(
                     if iv < 0:
                         iv = 0
                     fv = np.float32(fv_idx - iv)
-                    lo = g0 * r0[iv] + g1 * r1[iv]
-                    hi = g0 * r0[iv + 1] + g1 * r1[iv + 1]
-                    cb[w] += lo + fv * (hi - lo)
+                    lo = g0 * qf[p, iu, iv] + g1 * qf[p, iu + 1, iv]
+                    hi = g0 * qf[p, iu, iv + 1] + g1 * qf[p, iu + 1, iv + 1]
+                    out[a, b, w] += lo + fv * (hi - lo)
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -329,12 +356,11 @@ def build_column_table(proj, m_nodes, y0, vw_y, sv, dv, ipv, cv, n_w, table):
                 fs[w] = 0.0
                 ok[w] = False
         for iu in range(nu):
-            row = proj[iu]
-            dst = table[k, iu]
             for w in range(n_w):
                 j = js[w]
-                val = row[j] + fs[w] * (row[j + 1] - row[j])
-                dst[w] = val if ok[w] else np.float32(0.0)
+                r0 = proj[iu, j]
+                val = r0 + fs[w] * (proj[iu, j + 1] - r0)
+                table[k, iu, w] = val if ok[w] else np.float32(0.0)
 
 
 @njit(parallel=True, fastmath=True, cache=True)
@@ -357,7 +383,6 @@ def backproject_table(table, m0, inv_dm, pg, origin, va, vb, n_a, n_b, n_w, rmax
     ipu = pg[6]
     cu = pg[7]
     for a in prange(n_a):
-        col = out[a]
         qx0 = origin[0] + a * va[0]
         qz0 = origin[2] + a * va[2]
         for b in range(n_b):
@@ -387,13 +412,12 @@ def backproject_table(table, m0, inv_dm, pg, origin, va, vb, n_a, n_b, n_w, rmax
             c01 = np.float32(wd * fu * (1.0 - ft))
             c10 = np.float32(wd * (1.0 - fu) * ft)
             c11 = np.float32(wd * fu * ft)
-            r00 = table[k, iu]
-            r01 = table[k, iu + 1]
-            r10 = table[k + 1, iu]
-            r11 = table[k + 1, iu + 1]
-            cb = col[b]
+            # direct indexing: row views would cost atomic refcount updates per column
             for w in range(n_w):
-                cb[w] += c00 * r00[w] + c01 * r01[w] + c10 * r10[w] + c11 * r11[w]
+                out[a, b, w] += (
+                    c00 * table[k, iu, w] + c01 * table[k, iu + 1, w] + c10 * table[k + 1, iu, w]
+                    + c11 * table[k + 1, iu + 1, w]
+                )
 
 
 def backproject_reference(qf, geometry, points_iec) -> np.ndarray:

@@ -123,7 +123,7 @@ def _upsample(u, coarse: Volume, fine: Volume):
     return tuple(out)
 
 
-def _exp(v, steps: int = 3):
+def _exp(v, steps: int = 2):
     """Exponential of a stationary velocity field by scaling and squaring (voxel units)."""
     f = 1.0 / 2**steps
     w = tuple((c * f).astype(np.float32) for c in v)

@@ -83,7 +83,7 @@ class Rigid2D3DSettings:
     max_translation_mm: float = 50.0
     max_rotation_deg: float = 10.0
     corr_px: float = 2.0  # pixel correlation length (uncertainty)
-    calibration: float = 1.0
+    calibration: float = 5.0  # from phantom kV-pair cases (docs/registration.md)
 
 
 class _Views:

@@ -69,10 +69,10 @@ def anatomy_hu(x: np.ndarray, y: np.ndarray, z: np.ndarray, edge_mm: float = 1.0
     put(15.0, _soft(_cyl_depth(x, y, (0.0, 82.0), (7.0, 7.0)), edge_mm))
     put(480.0, _soft(np.minimum(np.minimum(10.0 - np.abs(x + 2.0), 6.0 - np.abs(y + 88.0)), 200.0 - np.abs(z)), edge_mm))
     # ribs: elliptical bands every 26 mm, left/right offset, absent anteriorly
-    for zc in np.arange(-180.0, 181.0, 26.0):
-        shell = _soft(4.0 - np.abs(_cyl_depth(x, y, (0.0, 8.0), (128.0, 86.0))), edge_mm)
-        band = _soft(4.5 - np.abs(z - zc - 0.12 * x), edge_mm)
-        put(560.0, shell * band * _soft(y + 55.0, 3.0 * edge_mm))
+    shell = _soft(4.0 - np.abs(_cyl_depth(x, y, (0.0, 8.0), (128.0, 86.0))), edge_mm) * _soft(y + 55.0, 3.0 * edge_mm)
+    m = np.mod(z - 0.12 * x + 180.0, 26.0)  # distance to the nearest rib plane (every 26 mm, tilted)
+    band = _soft(4.5 - np.minimum(m, 26.0 - m), edge_mm)
+    put(560.0, shell * band)
     for sx in (1.0, -1.0):  # hip-like bones below the thorax
         put(700.0, _soft(_ellipsoid_depth(x, y, z, (sx * 88.0, 25.0, -150.0), (26.0, 30.0, 34.0)), edge_mm))
     return hu
