@@ -26,6 +26,9 @@ from igrt.phantom import build_patient, export_patient, simulate_course
 from igrt.registration.result import RegistrationResult
 
 PHASE_BINS = 10  # breathing phases simulated during a free-breathing CBCT
+# Scatter in the simulated CBCT. The phantom ends where its CT ends, so strong
+# scatter would also bias the ends of the short scan unlike a real long patient.
+SCATTER_TO_PRIMARY = 0.05
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ def _imager(settings: DemoSettings):
             grid=patient.ct,
             n_projections=settings.cbct_projections,
             photons_per_pixel=2e4,
-            scatter_to_primary=0.2,
+            scatter_to_primary=SCATTER_TO_PRIMARY,
             volume_at=volume_at,
             seed=seed,
         )

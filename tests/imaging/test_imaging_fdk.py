@@ -75,7 +75,7 @@ def test_backprojection_kernel_matches_reference():
     place = PatientPlacement()
     origin, va, vb, vw_y, axes = _grid_frames(grid, place)
     size = grid.size_xyz
-    qf = np.ascontiguousarray(stack.transpose(0, 2, 1))
+    qf = np.ascontiguousarray(stack)
     out_e = np.zeros((size[axes[0]], size[axes[1]], size[axes[2]]), np.float32)
     _backproject_exact(qf, geo, origin, va, vb, vw_y, out_e, None)
     out_t = np.zeros_like(out_e)

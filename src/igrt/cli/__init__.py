@@ -35,6 +35,7 @@ COMMAND_MODULES = [
     "phantom",
     "cbct",
     "drr",
+    "register",
 ]
 
 for _name in COMMAND_MODULES:

@@ -22,6 +22,7 @@ from igrt.imaging.errors import (
     ImagingGeometryError,
     ProjectionDataError,
 )
+from igrt.imaging.drr import DRRPose, gantry_kv_pose, stereo_kv_pair
 from igrt.imaging.fdk import ReconGrid, fdk, mu_to_hu
 from igrt.imaging.geometry import CBCTGeometry, PatientPlacement, circular_geometry, geometry_for_field
 from igrt.imaging.projector import MU_WATER_PER_MM, cast_rays_lps, forward_project
@@ -29,6 +30,7 @@ from igrt.imaging.simulate import simulate_and_reconstruct, simulate_projections
 
 __all__ = [
     "CBCTGeometry",
+    "DRRPose",
     "DetectorTooSmallError",
     "ImagingFormatError",
     "ImagingGeometryError",
@@ -40,8 +42,10 @@ __all__ = [
     "circular_geometry",
     "fdk",
     "forward_project",
+    "gantry_kv_pose",
     "geometry_for_field",
     "mu_to_hu",
     "simulate_and_reconstruct",
     "simulate_projections",
+    "stereo_kv_pair",
 ]

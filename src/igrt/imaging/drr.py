@@ -116,15 +116,18 @@ def drr(
     mode: str = "integral",
     input_hu: bool = True,
     mu_water_per_mm: float = MU_WATER_PER_MM,
+    method: str = "joseph",
 ) -> np.ndarray:
     """DRR ``[nv, nu]`` float32 of ``volume`` for a source and flat detector given in LPS mm.
 
     ``mode="integral"``: line integral of attenuation, HU converted with
     ``mu_water_per_mm`` when ``input_hu`` (else the voxel values are used as
     1/mm). ``"mip"``/``"mean"``: maximum / average voxel value along the ray.
+    ``method``: ``joseph`` (bilinear, smooth; default) or ``siddon`` (exact
+    lengths through piecewise-constant voxels, integral only).
     """
     pose = DRRPose(source_mm, detector_centre_mm, detector_u, detector_v, shape, spacing_mm)
-    return render(volume, pose, mode=mode, input_hu=input_hu, mu_water_per_mm=mu_water_per_mm)
+    return render(volume, pose, mode=mode, input_hu=input_hu, mu_water_per_mm=mu_water_per_mm, method=method)
 
 
 def render(
@@ -134,8 +137,9 @@ def render(
     mode: str = "integral",
     input_hu: bool = True,
     mu_water_per_mm: float = MU_WATER_PER_MM,
+    method: str = "joseph",
 ) -> np.ndarray:
-    """DRR ``[nv, nu]`` of ``volume`` for one `DRRPose` (see `drr`)."""
+    """DRR ``[nv, nu]`` of ``volume`` for one `DRRPose` (see `drr`; ``method`` joseph or siddon)."""
     scale, offset = hu_to_mu_scale(mu_water_per_mm) if (input_hu and mode == "integral") else (1.0, 0.0)
     pu, pv = pose.spacing_mm
     img = cast_rays_lps(
@@ -148,6 +152,7 @@ def render(
         mode=mode,
         scale=scale,
         offset=offset,
+        method=method,
     )
     return img[0]
 

@@ -6,8 +6,8 @@ detector rows by FFT with zero padding (Ram-Lak, Shepp-Logan or Hann window),
 then voxel-driven backprojection in numba (bilinear on the detector, float32)
 onto an LPS grid. Output in HU (``mu_water_per_mm``) or attenuation 1/mm.
 
-Only one extra copy of the projection stack is held: the filtered stack,
-stored u-major (``[angle, u, v]``) for the column walk of the backprojector.
+Only one extra copy of the projection stack is held: the filtered stack
+(plus, per projection, a small table of it resampled for the column walk).
 """
 
 from __future__ import annotations
@@ -234,7 +234,7 @@ def fdk(
     mask_outside_fov: bool = True,
     check_field: bool = True,
     exact: bool = False,
-    table_step_px: float = 1.0,
+    table_step_px: float = 0.5,
     chunk: int = 32,
     progress: Callable[[float], None] | None = None,
 ) -> Volume:
@@ -288,15 +288,15 @@ def fdk(
     n_pad = int(2 ** np.ceil(np.log2(2 * nu)))
     resp = ramp_filter_frequency(n_pad, tau, window, cutoff).astype(np.float32)
 
-    # One copy of the stack: filtered, u-major.
-    qf = np.empty((n, nu, nv), dtype=np.float32)
+    # One copy of the stack: filtered, [angle, v, u].
+    qf = np.empty((n, nv, nu), dtype=np.float32)
     for p0 in range(0, n, chunk):
         p1 = min(n, p0 + chunk)
         wtd = proj[p0:p1] * (weights(p0, p1) * dbeta[p0:p1, None, None]).astype(np.float32)
         spec = scipy.fft.rfft(wtd, n=n_pad, axis=-1, workers=-1)
         spec *= resp
         filt = scipy.fft.irfft(spec, n=n_pad, axis=-1, workers=-1)[..., :nu]
-        qf[p0:p1] = filt.transpose(0, 2, 1)
+        qf[p0:p1] = filt
 
     out = np.zeros((n_a, n_b, n_w), dtype=np.float32)
     r_cols = float(np.sqrt((col_x**2 + col_z**2).max()))
@@ -351,7 +351,14 @@ def _backproject_exact(qf, geometry: CBCTGeometry, origin, va, vb, vw_y, out, pr
             progress(p1 / n)
 
 
-def _backproject_table(qf, geometry: CBCTGeometry, origin, va, vb, vw_y, out, r_mm, step_px, progress) -> None:
+def _backproject_table(qf, geometry: CBCTGeometry, origin, va, vb, vw_y, out, r_mm, step_px, progress,
+                       chunk_w: int | None = None) -> None:
+    """Table backprojection in chunks of ``chunk_w`` slices along the rotation axis.
+
+    Chunks (None: one) keep each table cache-sized, and each chunk gets only the
+    magnification nodes its farthest slice needs (``step_px`` detector rows
+    between nodes there), so central chunks are cheap.
+    """
     n = geometry.n_projections
     nu, nv = geometry.detector_shape
     pu, pv = geometry.pixel_spacing_mm
@@ -359,24 +366,28 @@ def _backproject_table(qf, geometry: CBCTGeometry, origin, va, vb, vw_y, out, r_
     n_a, n_b, n_w = out.shape
     r_mm = min(r_mm, 0.999 * sad)
     m_lo, m_hi = sid / (sad + r_mm), sid / (sad - r_mm)
-    # detector-row distance between neighbouring nodes at the farthest slice sets the node count
-    y_max = max(abs(origin[1]), abs(origin[1] + (n_w - 1) * vw_y)) + float(np.max(np.abs(geometry.source_offset_v_mm)))
-    n_k = max(1, int(np.ceil((m_hi - m_lo) * y_max / pv / max(step_px, 1e-3))))
-    nodes = np.linspace(m_lo, m_hi, n_k + 1)
-    inv_dm = n_k / (m_hi - m_lo) if m_hi > m_lo else 0.0
-    table = np.empty((n_k + 1, nu, n_w), dtype=np.float32)
+    sv_max = float(np.max(np.abs(geometry.source_offset_v_mm)))
+    chunks = []
+    chunk_w = n_w if chunk_w is None else max(1, int(chunk_w))
+    for w0 in range(0, n_w, chunk_w):
+        w1 = min(n_w, w0 + chunk_w)
+        y_far = max(abs(origin[1] + w0 * vw_y), abs(origin[1] + (w1 - 1) * vw_y)) + sv_max
+        n_k = max(1, int(np.ceil((m_hi - m_lo) * y_far / pv / max(step_px, 1e-3))))
+        chunks.append((w0, w1, np.linspace(m_lo, m_hi, n_k + 1), n_k / (m_hi - m_lo) if m_hi > m_lo else 0.0))
+    tables = [np.empty((len(c[2]), nu, c[1] - c[0]), dtype=np.float32) for c in chunks]
     t = np.deg2rad(geometry.angles_deg)
     report = max(1, n // 50)
     for p in range(n):
-        build_column_table(
-            qf[p], nodes, origin[1], vw_y, geometry.source_offset_v_mm[p], geometry.offset_v_mm[p],
-            1.0 / pv, (nv - 1) / 2.0, n_w, table,
-        )
         pg = np.array(
             [np.cos(t[p]), np.sin(t[p]), sad, sid, geometry.source_offset_u_mm[p], geometry.offset_u_mm[p],
              1.0 / pu, (nu - 1) / 2.0]
         )
-        backproject_table(table, m_lo, inv_dm, pg, origin, va, vb, n_a, n_b, n_w, r_mm * r_mm, out)
+        for (w0, w1, nodes, inv_dm), table in zip(chunks, tables):
+            build_column_table(
+                qf[p], nodes, origin[1] + w0 * vw_y, vw_y, geometry.source_offset_v_mm[p], geometry.offset_v_mm[p],
+                1.0 / pv, (nv - 1) / 2.0, w1 - w0, table,
+            )
+            backproject_table(table, m_lo, inv_dm, pg, origin, va, vb, n_a, n_b, w0, r_mm * r_mm, out)
         if progress is not None and ((p + 1) % report == 0 or p == n - 1):
             progress((p + 1) / n)
 

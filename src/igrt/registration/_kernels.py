@@ -200,40 +200,72 @@ def sample_points(img, a, pts, fill, out):
 
 
 @nb.njit(parallel=True, cache=True, fastmath=True)
-def downsample(src, fz, fy, fx):
+def _pass_x(src, f):
+    """Binomial filter + optional decimation along the last axis (see `downsample`)."""
+    nz, ny, nx = src.shape
+    ox = nx // 2 if f == 2 else nx
+    out = np.empty((nz, ny, ox), dtype=np.float32)
+    for k in nb.prange(nz):
+        for j in range(ny):
+            for i in range(ox):
+                if f == 2:
+                    c = 2 * i
+                    a0 = src[k, j, max(c - 1, 0)]
+                    a1 = src[k, j, c]
+                    a2 = src[k, j, min(c + 1, nx - 1)]
+                    a3 = src[k, j, min(c + 2, nx - 1)]
+                    out[k, j, i] = (a0 + 3.0 * a1 + 3.0 * a2 + a3) * 0.125
+                else:
+                    out[k, j, i] = (src[k, j, max(i - 1, 0)] + 2.0 * src[k, j, i] + src[k, j, min(i + 1, nx - 1)]) * 0.25
+    return out
+
+
+@nb.njit(parallel=True, cache=True, fastmath=True)
+def _pass_y(src, f):
+    nz, ny, nx = src.shape
+    oy = ny // 2 if f == 2 else ny
+    out = np.empty((nz, oy, nx), dtype=np.float32)
+    for k in nb.prange(nz):
+        for j in range(oy):
+            if f == 2:
+                c = 2 * j
+                j0, j1, j2, j3 = max(c - 1, 0), c, min(c + 1, ny - 1), min(c + 2, ny - 1)
+                for i in range(nx):
+                    out[k, j, i] = (src[k, j0, i] + 3.0 * src[k, j1, i] + 3.0 * src[k, j2, i] + src[k, j3, i]) * 0.125
+            else:
+                j0, j2 = max(j - 1, 0), min(j + 1, ny - 1)
+                for i in range(nx):
+                    out[k, j, i] = (src[k, j0, i] + 2.0 * src[k, j, i] + src[k, j2, i]) * 0.25
+    return out
+
+
+@nb.njit(parallel=True, cache=True, fastmath=True)
+def _pass_z(src, f):
+    nz, ny, nx = src.shape
+    oz = nz // 2 if f == 2 else nz
+    out = np.empty((oz, ny, nx), dtype=np.float32)
+    for k in nb.prange(oz):
+        if f == 2:
+            c = 2 * k
+            k0, k1, k2, k3 = max(c - 1, 0), c, min(c + 1, nz - 1), min(c + 2, nz - 1)
+            for j in range(ny):
+                for i in range(nx):
+                    out[k, j, i] = (src[k0, j, i] + 3.0 * src[k1, j, i] + 3.0 * src[k2, j, i] + src[k3, j, i]) * 0.125
+        else:
+            k0, k2 = max(k - 1, 0), min(k + 1, nz - 1)
+            for j in range(ny):
+                for i in range(nx):
+                    out[k, j, i] = (src[k0, j, i] + 2.0 * src[k, j, i] + src[k2, j, i]) * 0.25
+    return out
+
+
+def downsample(src: np.ndarray, fz: int, fy: int, fx: int) -> np.ndarray:
     """Binomial smoothing + decimation; factor f per axis is 1 (smooth [1,2,1]/4) or 2.
 
     For factor 2 the output sample i sits at input index 2 i + 0.5 and averages
     inputs 2i-1..2i+2 with weights [1, 3, 3, 1] / 8 (borders replicated).
+    Separable: one numba pass per axis, the decimating ones first.
     """
-    nz, ny, nx = src.shape
-    oz = nz // 2 if fz == 2 else nz
-    oy = ny // 2 if fy == 2 else ny
-    ox = nx // 2 if fx == 2 else nx
-    out = np.empty((oz, oy, ox), dtype=np.float32)
-    w2 = np.array([1.0, 3.0, 3.0, 1.0]) / 8.0
-    w1 = np.array([1.0, 2.0, 1.0, 0.0]) / 4.0
-    wz = w2 if fz == 2 else w1
-    wy = w2 if fy == 2 else w1
-    wx = w2 if fx == 2 else w1
-    sz = -1
-    sy = -1
-    sx = -1
-    for k in nb.prange(oz):
-        for j in range(oy):
-            for i in range(ox):
-                acc = 0.0
-                for c in range(4):
-                    zz = min(max(fz * k + sz + c, 0), nz - 1)
-                    for b in range(4):
-                        yy = min(max(fy * j + sy + b, 0), ny - 1)
-                        wzy = wz[c] * wy[b]
-                        if wzy == 0.0:
-                            continue
-                        for q in range(4):
-                            if wx[q] == 0.0:
-                                continue
-                            xx = min(max(fx * i + sx + q, 0), nx - 1)
-                            acc += wzy * wx[q] * src[zz, yy, xx]
-                out[k, j, i] = acc
-    return out
+    out = _pass_x(src, fx)
+    out = _pass_y(out, fy)
+    return _pass_z(out, fz)

@@ -52,6 +52,10 @@ class RigidSettings:
     min_samples: int = 200
     min_ncc: float = 0.2  # for ncc / msd: below this the images do not match
     corr_voxels: float = 2.0  # image correlation length in finest voxels (uncertainty)
+    global_start: bool = True  # ROI / bone / soft matches start from a coarse whole-image match
+    max_refine_mm: float = 15.0  # ... and may not move further than this from it (else: ambiguous)
+    max_refine_deg: float = 5.0
+    skip_finest: int = 0  # stop this many levels before full resolution (used by the global start)
     seed: int = 0
 
 
@@ -134,6 +138,22 @@ def register_rigid(
     if roi is not None and roi.is_empty():
         return done(False, f"the region of interest {roi.label!r} is empty", p)
 
+    first_level = 0
+    p_global = None
+    if s.global_start and (roi is not None or mode != "all") and s.levels > 1:
+        # A clip box or a bone-only match sees little anatomy and repetitive structure (ribs,
+        # vertebrae): start it from a coarse match of the whole images so it cannot lock onto
+        # the neighbouring rib or vertebra.
+        pre = register_rigid(planning, daily, centre_mm=centre, initial=initial, settings=s, metric=s.metric,
+                             check_consistency=False, global_start=False, skip_finest=1)
+        details["global_start"] = {"success": pre.success, "reason": pre.failure_reason,
+                                   "translation_mm": [float(v) for v in pre.translation_mm],
+                                   "rotation_deg": list(pre.rotation_deg)}
+        if pre.success:
+            p = from_transform(pre.transform, centre)
+            p_global = p.copy()
+            first_level = 1  # already aligned at the coarsest level: refine from the next one
+
     rng = np.random.default_rng(s.seed)
     fixed_pyr = build_pyramid(planning, s.levels)
     moving_pyr = build_pyramid(daily, s.levels)
@@ -142,7 +162,7 @@ def register_rigid(
     converged = False
     ev = None
     samples = None
-    for lev in range(s.levels):
+    for lev in range(first_level, s.levels - s.skip_finest):
         finest = lev == s.levels - 1
         n_target = s.samples_finest if finest else s.samples_coarse
         samples = draw_samples(fixed_pyr[lev], roi, wmap, n_target, rng)
@@ -169,7 +189,7 @@ def register_rigid(
                                    f"{100 * s.min_overlap:.0f} %); check the frames of reference or give a start", p)
         radius = float(np.sqrt(np.mean(np.sum((samples.points - centre) ** 2, axis=1)))) or 1.0
         level_spacing = float(np.prod(fixed_pyr[lev].spacing) ** (1 / 3))
-        opt = _optimise(ev, p, s, radius, level_spacing)
+        opt = _optimise(ev, p, s, radius, level_spacing, refine=p_global is not None)
         p = opt.params
         total_it += opt.iterations
         converged = opt.converged
@@ -182,6 +202,9 @@ def register_rigid(
                                f"the start is probably too far off", p, iterations=total_it)
 
     assert ev is not None and samples is not None
+    if s.skip_finest:  # a coarse stage only: no quality verdict of its own
+        return done(converged, None if converged else "did not converge", p, converged=converged,
+                    iterations=total_it)
     # --- quality -------------------------------------------------------------
     gn_ev = Evaluator("ncc", samples, moving_pyr[-1], centre)
     acc = gn_ev._gn(p)
@@ -211,8 +234,14 @@ def register_rigid(
         sign = np.array([1.0, -1.0, 1.0])
         p2 = perturb(p, centre, s.perturb_mm * sign, -s.perturb_deg * sign)
         level_spacing = float(np.prod(fixed_pyr[-1].spacing) ** (1 / 3))
-        radius = float(np.sqrt(np.mean(np.sum((samples.points - centre) ** 2, axis=1)))) or 1.0
-        opt2 = _optimise(ev, p2, s, radius, level_spacing)
+        # the second start runs on a fresh, smaller sample set: cheaper, and a sampling-noise
+        # optimum would not be reproduced by it
+        samples2 = draw_samples(fixed_pyr[-1], roi, wmap, s.samples_coarse, rng)
+        if samples2.n < s.min_samples:
+            samples2 = samples
+        ev2 = Evaluator(s.metric, samples2, moving_pyr[-1], centre, s.mi_bins)
+        radius = float(np.sqrt(np.mean(np.sum((samples2.points - centre) ** 2, axis=1)))) or 1.0
+        opt2 = _optimise(ev2, p2, s, radius, level_spacing)
         dt, dr = quality.transform_difference(p, opt2.params)
         details["consistency"] = {"delta_mm": dt, "delta_deg": dr}
         tol_mm = max(s.consistency_mm, 3 * float(np.max(sd_mm)))
@@ -220,6 +249,13 @@ def register_rigid(
         if dt > tol_mm or dr > tol_deg:
             return done(False, f"inconsistent optimum: a second start {s.perturb_mm:g} mm / {s.perturb_deg:g} deg "
                                f"away converged {dt:.2f} mm / {dr:.2f} deg elsewhere", p, **kw)
+    if p_global is not None:
+        gt, gr = quality.transform_difference(p, p_global)
+        details["global_start"]["delta_mm"], details["global_start"]["delta_deg"] = gt, gr
+        if gt > s.max_refine_mm or gr > s.max_refine_deg:
+            return done(False, f"ambiguous match: the {mode}/ROI match moved {gt:.1f} mm / {gr:.1f} deg away from the "
+                               f"whole-image match (repetitive anatomy such as ribs or vertebrae?); check visually",
+                        p, **kw)
     tr = np.abs(p[:3])
     rot = np.rad2deg(np.abs(p[3:]))
     if tr.max() > s.max_translation_mm or rot.max() > s.max_rotation_deg:
@@ -230,8 +266,10 @@ def register_rigid(
     return done(True, None, p, **kw)
 
 
-def _optimise(ev: Evaluator, p: np.ndarray, s: RigidSettings, radius: float, level_spacing: float) -> OptimiseResult:
+def _optimise(ev: Evaluator, p: np.ndarray, s: RigidSettings, radius: float, level_spacing: float,
+              refine: bool = False) -> OptimiseResult:
     if s.metric == "mi":
         return lbfgs(ev, p, radius_mm=radius, max_iterations=2 * s.max_iterations)
-    return levenberg_marquardt(ev, p, radius_mm=radius, max_iterations=s.max_iterations,
-                               max_step_mm=max(5.0, 4.0 * level_spacing))
+    # trust region per step: generous from a cold start, one to two voxels when refining a global start
+    step = max(3.0, (1.5 if refine else 4.0) * level_spacing)
+    return levenberg_marquardt(ev, p, radius_mm=radius, max_iterations=s.max_iterations, max_step_mm=step)

@@ -123,3 +123,25 @@ def cbct_like(
 def random_setup_error(rng: np.random.Generator, centre_mm, max_mm: float = 20.0, max_deg: float = 4.0) -> RigidTransform:
     """Uniform random translations (mm) and rotations (deg) about ``centre_mm``."""
     return RigidTransform.from_params(rng.uniform(-max_mm, max_mm, 3), rng.uniform(-max_deg, max_deg, 3), centre_mm)
+
+
+def bump_field(points: np.ndarray, centre=(22.0, -28.0, -10.0), amp_mm: float = 12.0, sigma_mm: float = 30.0) -> np.ndarray:
+    """Radial Gaussian expansion (bladder-filling-like) displacement (N, 3) in mm at LPS points (N, 3)."""
+    q = np.asarray(points, float) - np.asarray(centre, float)
+    r2 = (q**2).sum(axis=1, keepdims=True)
+    return amp_mm * np.exp(-r2 / (2 * sigma_mm**2)) * q / sigma_mm
+
+
+def render_deformed(reference: Volume, field, iterations: int = 15, edge_mm: float = 1.0) -> Volume:
+    """The anatomy deformed by ``phi(p) = p + field(p)`` (planning -> daily) on ``reference``'s grid.
+
+    Samples ``anatomy(phi^-1(y))``; the inverse is found by fixed-point iteration
+    (converges for fields whose gradient stays well below 1).
+    """
+    x, y, z = reference.world_coordinates()
+    yy = np.stack(np.broadcast_arrays(x, y, z), axis=-1).reshape(-1, 3).astype(float)
+    p = yy.copy()
+    for _ in range(iterations):
+        p = yy - field(p)
+    p = p.reshape(*reference.shape, 3).astype(np.float32)
+    return reference.with_array(anatomy_hu(p[..., 0], p[..., 1], p[..., 2], edge_mm=edge_mm))
