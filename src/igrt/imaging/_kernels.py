@@ -488,24 +488,29 @@ def backproject_columns(
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def build_column_table(proj, m_nodes, y0, vw_y, sv, dv, ipv, cv, n_w, table):
-    """Resample one filtered projection ``proj[iv, iu]`` along v for a set of magnifications.
+def build_column_table(projs, m_nodes, y0, vw_y, svs, dvs, ipv, cv, n_w, table):
+    """Resample filtered projections ``projs[b, iv, iu]`` along v for a set of magnifications.
 
-    ``table[k, iu, w]`` = ``proj[v_w(m_k), iu]`` (linear in v, 0 off the
-    detector) with ``v_w(m) = ((sv + (y0 + w vw_y - sv) m) - dv) ipv + cv``:
-    the detector row that voxel w of a column at magnification m projects to.
-    Because v_w is linear in m, a column's samples are then a bilinear blend of
-    four table rows (two u columns x two magnification nodes), contiguous in w.
-    Rows are blended across u (contiguous, vectorised) in blocks of 16 w and
-    transposed into the table through a small L1-resident buffer.
+    ``table[b, k, iu, w]`` = ``projs[b, v_w(m_k), iu]`` (linear in v, 0 off the
+    detector) with ``v_w(m) = ((sv + (y0 + w vw_y - sv) m) - dv) ipv + cv``
+    (``sv``/``dv`` per projection b): the detector row that voxel w of a column
+    at magnification m projects to. Because v_w is linear in m, a column's
+    samples are then a bilinear blend of four table rows (two u columns x two
+    magnification nodes), contiguous in w. Rows are blended across u
+    (contiguous, vectorised) in blocks of 16 w and transposed into the table
+    through a small L1-resident buffer.
     """
+    n_b = projs.shape[0]
     n_k = m_nodes.size
-    nv = proj.shape[0]
-    nu = proj.shape[1]
+    nv = projs.shape[1]
+    nu = projs.shape[2]
     blk = 16
-    for k in prange(n_k):
+    for task in prange(n_b * n_k):
+        bi = task // n_k
+        k = task % n_k
         m = m_nodes[k]
-        v0 = ((sv + (y0 - sv) * m) - dv) * ipv + cv
+        sv = svs[bi]
+        v0 = ((sv + (y0 - sv) * m) - dvs[bi]) * ipv + cv
         dvw = vw_y * m * ipv
         buf = np.empty((blk, nu), np.float32)
         for w0 in range(0, n_w, blk):
@@ -518,74 +523,76 @@ def build_column_table(proj, m_nodes, y0, vw_y, sv, dv, ipv, cv, n_w, table):
                         j = nv - 2
                     f = np.float32(v - j)
                     for iu in range(nu):
-                        r0 = proj[j, iu]
-                        buf[w - w0, iu] = r0 + f * (proj[j + 1, iu] - r0)
+                        r0 = projs[bi, j, iu]
+                        buf[w - w0, iu] = r0 + f * (projs[bi, j + 1, iu] - r0)
                 else:
                     for iu in range(nu):
                         buf[w - w0, iu] = np.float32(0.0)
             for iu in range(nu):
                 for w in range(w0, w1):
-                    table[k, iu, w] = buf[w - w0, iu]
+                    table[bi, k, iu, w] = buf[w - w0, iu]
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def backproject_table(table, m0, inv_dm, pg, origin, va, vb, n_a, n_b, w0, rmax2, out):
-    """Add one projection to ``out[a, b, w0:w0 + n]`` (IEC ``origin + a va + b vb + w (0, vw_y, 0)``).
+def backproject_table(table, m0, inv_dm, pgs, origin, va, vb, n_a, n_b, w0, rmax2, out):
+    """Add a batch of projections to ``out[a, b, w0:w0 + n]`` (IEC ``origin + a va + b vb + w (0, vw_y, 0)``).
 
-    ``table`` holds the n slices from w0 on (see `build_column_table`).
-
-    ``pg`` = (cos t, sin t, SAD, SID, su, du, 1/pu, cu). Per column: u, the
-    magnification and the FDK distance weight (SAD / (SAD - z'))^2 once, then a
-    vectorised walk along w over four rows of ``table`` (see `build_column_table`).
+    ``table[bi]`` holds projection bi resampled for the n slices from w0 on
+    (see `build_column_table`); ``pgs[bi]`` = (cos t, sin t, SAD, SID, su, du,
+    1/pu, cu). Per column and projection: u, the magnification and the FDK
+    distance weight (SAD / (SAD - z'))^2 once, then a vectorised walk along w
+    over four rows of the table. A slab stays in cache for the whole batch.
     Columns farther than sqrt(rmax2) mm from the rotation axis are skipped.
     """
-    n_k = table.shape[0] - 1
-    nu = table.shape[1]
-    n_w = table.shape[2]
-    c = pg[0]
-    s = pg[1]
-    sad = pg[2]
-    sid = pg[3]
-    su = pg[4]
-    du = pg[5]
-    ipu = pg[6]
-    cu = pg[7]
+    n_batch = table.shape[0]
+    n_k = table.shape[1] - 1
+    nu = table.shape[2]
+    n_w = table.shape[3]
     for a in prange(n_a):
         qx0 = origin[0] + a * va[0]
         qz0 = origin[2] + a * va[2]
-        for b in range(n_b):
-            qx = qx0 + b * vb[0]
-            qz = qz0 + b * vb[2]
-            if qx * qx + qz * qz > rmax2:
-                continue
-            xr = qx * c - qz * s
-            zr = qx * s + qz * c
-            mag = sid / (sad - zr)
-            fu_idx = ((su + (xr - su) * mag) - du) * ipu + cu
-            if fu_idx < 0.0 or fu_idx > nu - 1.0:
-                continue
-            iu = int(fu_idx)
-            if iu > nu - 2:
-                iu = nu - 2
-            fu = fu_idx - iu
-            t = (mag - m0) * inv_dm
-            k = int(t)
-            if k < 0:
-                k = 0
-            if k > n_k - 1:
-                k = n_k - 1
-            ft = t - k
-            wd = (mag * sad / sid) ** 2
-            c00 = np.float32(wd * (1.0 - fu) * (1.0 - ft))
-            c01 = np.float32(wd * fu * (1.0 - ft))
-            c10 = np.float32(wd * (1.0 - fu) * ft)
-            c11 = np.float32(wd * fu * ft)
-            # direct indexing: row views would cost atomic refcount updates per column
-            for w in range(n_w):
-                out[a, b, w0 + w] += (
-                    c00 * table[k, iu, w] + c01 * table[k, iu + 1, w] + c10 * table[k + 1, iu, w]
-                    + c11 * table[k + 1, iu + 1, w]
-                )
+        for bi in range(n_batch):
+            c = pgs[bi, 0]
+            s = pgs[bi, 1]
+            sad = pgs[bi, 2]
+            sid = pgs[bi, 3]
+            su = pgs[bi, 4]
+            du = pgs[bi, 5]
+            ipu = pgs[bi, 6]
+            cu = pgs[bi, 7]
+            for b in range(n_b):
+                qx = qx0 + b * vb[0]
+                qz = qz0 + b * vb[2]
+                if qx * qx + qz * qz > rmax2:
+                    continue
+                xr = qx * c - qz * s
+                zr = qx * s + qz * c
+                mag = sid / (sad - zr)
+                fu_idx = ((su + (xr - su) * mag) - du) * ipu + cu
+                if fu_idx < 0.0 or fu_idx > nu - 1.0:
+                    continue
+                iu = int(fu_idx)
+                if iu > nu - 2:
+                    iu = nu - 2
+                fu = fu_idx - iu
+                t = (mag - m0) * inv_dm
+                k = int(t)
+                if k < 0:
+                    k = 0
+                if k > n_k - 1:
+                    k = n_k - 1
+                ft = t - k
+                wd = (mag * sad / sid) ** 2
+                c00 = np.float32(wd * (1.0 - fu) * (1.0 - ft))
+                c01 = np.float32(wd * fu * (1.0 - ft))
+                c10 = np.float32(wd * (1.0 - fu) * ft)
+                c11 = np.float32(wd * fu * ft)
+                # direct indexing: row views would cost atomic refcount updates per column
+                for w in range(n_w):
+                    out[a, b, w0 + w] += (
+                        c00 * table[bi, k, iu, w] + c01 * table[bi, k, iu + 1, w]
+                        + c10 * table[bi, k + 1, iu, w] + c11 * table[bi, k + 1, iu + 1, w]
+                    )
 
 
 def backproject_reference(qf, geometry, points_iec) -> np.ndarray:

@@ -42,6 +42,8 @@ class DemonsSettings:
     fluid_sigma: float = 1.5
     diffusion_sigma: float = 1.0
     max_step: float = 0.5  # voxels per iteration
+    image_sigma: float = 0.0  # Gaussian smoothing of both images on every level (voxels)
+    min_spacing_mm: float = 3.0  # finer levels are not registered (noise drives them); the field is upsampled
     stop_levels: int = 0  # skip this many finest levels (the field is upsampled to full resolution)
     normalise_intensity: bool = True
     min_jacobian: float = 0.0  # det <= this is folding -> failed result
@@ -133,18 +135,34 @@ def _exp(v, steps: int = 2):
 
 
 def _fit_intensity(fixed: np.ndarray, moving: np.ndarray, valid: np.ndarray) -> tuple[float, float]:
-    """Linear map a * moving + b ~ fixed, fitted on low-gradient voxels of the fixed image.
+    """Linear map a * moving + b ~ fixed from tissue classes of low-gradient voxels.
 
-    Inside homogeneous regions a moderate misalignment barely changes the value
-    pairs, so the fit stays unbiased; a plain voxel-wise regression over the
-    whole image would shrink the contrast of misaligned images towards the mean.
+    Low-gradient voxels of the fixed image are binned by fixed intensity
+    (quantile bins); each bin gives one pair (mean fixed, median moving) and a
+    line is fitted through the pairs. Inside homogeneous regions a moderate
+    misalignment barely changes the value pairs, the medians ignore noise and
+    the outliers at edges, and every tissue class (air, lung, soft tissue,
+    bone) counts once whatever its volume. A plain voxel-wise regression over
+    the whole image would shrink the contrast of misaligned images instead.
     """
     g = sum(np.abs(np.diff(fixed, axis=ax, append=np.take(fixed, [-1], axis=ax))) for ax in range(3))
     g = np.maximum(g, ndimage.maximum_filter(g, size=3))
-    sel = valid & (g <= np.percentile(g[valid], 40))
-    if sel.sum() < 100 or np.ptp(moving[sel]) <= 0:
+    sel = valid & (g <= np.percentile(g[valid], 50))
+    if sel.sum() < 100:
         return 1.0, 0.0
-    a, b = np.polyfit(moving[sel].astype(np.float64), fixed[sel].astype(np.float64), 1)
+    fv, mv = fixed[sel].astype(np.float64), moving[sel].astype(np.float64)
+    edges = np.unique(np.percentile(fv, np.linspace(0, 100, 25)))
+    idx = np.clip(np.searchsorted(edges, fv, side="right") - 1, 0, len(edges) - 2)
+    xs, ys, ws = [], [], []
+    for k in range(len(edges) - 1):
+        inb = idx == k
+        if inb.sum() >= 20:
+            xs.append(np.median(mv[inb]))
+            ys.append(fv[inb].mean())
+            ws.append(1.0)
+    if len(xs) < 2 or np.ptp(xs) <= 0:
+        return 1.0, 0.0
+    a, b = np.polyfit(np.asarray(xs), np.asarray(ys), 1, w=np.asarray(ws))
     if not np.isfinite(a) or a <= 0:
         return 1.0, 0.0
     return float(a), float(b)
@@ -203,9 +221,15 @@ def register_deformable(
     u = None
     total_it = 0
     level_log = []
-    for lev in range(s.levels - s.stop_levels):
+    n_run = s.levels - s.stop_levels
+    while n_run > 1 and float(np.prod(fpyr[n_run - 1].spacing) ** (1 / 3)) < s.min_spacing_mm:
+        n_run -= 1  # too fine: noise and sharp edges drive the forces more than anatomy does
+    for lev in range(n_run):
         fv, mv = fpyr[lev], mpyr[lev]
         f, m = fv.array, mv.array
+        if s.image_sigma > 0:  # noise would drive the demons forces at fine levels
+            f = ndimage.gaussian_filter(f, s.image_sigma, mode="nearest", truncate=3.0)
+            m = ndimage.gaussian_filter(m, s.image_sigma, mode="nearest", truncate=3.0)
         if u is None:
             u = tuple(np.zeros(fv.shape, np.float32) for _ in range(3))
         else:
@@ -233,7 +257,7 @@ def register_deformable(
             total_it += 1
         level_log.append({"spacing_mm": list(fv.spacing), "iterations": it + 1, "msd": cur})
     assert u is not None
-    last = fpyr[s.levels - s.stop_levels - 1]
+    last = fpyr[n_run - 1]
     if not last.same_grid(planning):
         u = _upsample(u, last, planning)
     sp = np.asarray(planning.spacing, dtype=np.float32)

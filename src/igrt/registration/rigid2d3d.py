@@ -83,7 +83,8 @@ class Rigid2D3DSettings:
     max_translation_mm: float = 50.0
     max_rotation_deg: float = 10.0
     corr_px: float = 2.0  # pixel correlation length (uncertainty)
-    calibration: float = 5.0  # from phantom kV-pair cases (docs/registration.md)
+    calibration_mm: float = 4.0  # fitted on 10 phantom kV-pair cases (68 % inside 1 SD; docs/registration.md)
+    calibration_deg: float = 6.5
 
 
 class _Views:
@@ -206,8 +207,8 @@ def register_2d3d(
     h = jac.T @ jac * r.size
     try:
         cov = s2 * np.linalg.inv(h) * max(1.0, s.corr_px**2)
-        sd = np.sqrt(np.clip(np.diag(cov), 0, None)) * s.calibration
-        sd_mm, sd_deg = sd[:3], np.rad2deg(sd[3:])
+        sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+        sd_mm, sd_deg = sd[:3] * s.calibration_mm, np.rad2deg(sd[3:]) * s.calibration_deg
     except np.linalg.LinAlgError:
         return done(False, "the projections do not constrain all six degrees of freedom", p, min(ncc), total_it, conv)
     kw = dict(ncc=min(ncc), it=total_it, conv=conv, sd_mm=sd_mm, sd_deg=sd_deg)
