@@ -187,6 +187,24 @@ def patient_from_dataset(ds: Dataset) -> PatientInfo:
     )
 
 
+def slices_in_stored_order(volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(array, origin, direction) of a Volume with a right-handed index frame.
+
+    DICOM slices are stored along the row x column normal, so a left-handed
+    grid (slices running against it) is written with its slice order reversed.
+    """
+    arr = np.asarray(volume.array)
+    d = np.asarray(volume.direction, float)
+    origin = np.asarray(volume.origin, float)
+    if np.linalg.det(d) < 0:
+        nz = arr.shape[0]
+        origin = origin + d[:, 2] * volume.spacing[2] * (nz - 1)
+        d = d.copy()
+        d[:, 2] = -d[:, 2]
+        arr = arr[::-1]
+    return arr, origin, d
+
+
 def save(ds: Dataset, path: str | Path) -> Path:
     """Write a dataset as a DICOM Part 10 file (preamble + meta)."""
     p = Path(path)

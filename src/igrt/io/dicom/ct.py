@@ -26,6 +26,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 
 from igrt.geometry import PatientOrientation, Volume
 from igrt.io.dicom.common import (
+    slices_in_stored_order,
     CT_IMAGE_STORAGE,
     MR_IMAGE_STORAGE,
     RT_DOSE_STORAGE,
@@ -427,16 +428,9 @@ def write_ct_series(
     patient = patient or PatientInfo()
     series_uid = series_uid or generate_uid()
     orientation = PatientOrientation.parse(orientation).value
-    arr = np.asarray(volume.array)
-    d = np.asarray(volume.direction, float)
-    origin = np.asarray(volume.origin, float)
+    arr, origin, d = slices_in_stored_order(volume)
     sx, sy, sz = volume.spacing
     nz, ny, nx = arr.shape
-    if np.linalg.det(d) < 0:
-        origin = origin + d[:, 2] * sz * (nz - 1)
-        d = d.copy()
-        d[:, 2] = -d[:, 2]
-        arr = arr[::-1]
     pix = np.clip(np.rint(arr), -32768, 32767).astype("<i2")
 
     ds = new_dataset(CT_IMAGE_STORAGE, "CT", patient, series_uid, series_number, description)

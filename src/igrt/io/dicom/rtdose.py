@@ -12,7 +12,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import generate_uid
 
 from igrt.geometry import Volume
-from igrt.io.dicom.common import quiet, RT_DOSE_STORAGE, RT_PLAN_STORAGE, PatientInfo, ds_number, floats, modality_of, new_dataset, read_dataset, require, save
+from igrt.io.dicom.common import slices_in_stored_order, quiet, RT_DOSE_STORAGE, RT_PLAN_STORAGE, PatientInfo, ds_number, floats, modality_of, new_dataset, read_dataset, require, save
 from igrt.io.dicom.errors import NonUniformSpacingError, NotDicomError, TruncatedPixelDataError, UnsupportedDicomError
 
 
@@ -128,16 +128,10 @@ def write_rtdose(
     Negative doses are clipped to 0 (RTDOSE stores unsigned values by default).
     ``plan_uid`` links the dose to its RTPLAN.
     """
-    arr = np.asarray(dose.array, dtype=np.float64)
-    d = np.asarray(dose.direction, float)
-    origin = np.asarray(dose.origin, float)
+    arr, origin, d = slices_in_stored_order(dose)
+    arr = np.asarray(arr, dtype=np.float64)
     sx, sy, sz = dose.spacing
     nz, ny, nx = arr.shape
-    if np.linalg.det(d) < 0:
-        origin = origin + d[:, 2] * sz * (nz - 1)
-        d = d.copy()
-        d[:, 2] = -d[:, 2]
-        arr = arr[::-1]
     arr = np.clip(arr, 0.0, None)
     dmax = float(arr.max()) if arr.size else 0.0
     scaling = dmax / 4.0e9 if dmax > 0 else 1.0
