@@ -69,7 +69,6 @@ def test_backprojection_kernel_matches_reference():
 
     stack = gaussian_filter(rng.random((3, 16, 20)), (0, 2, 2)).astype(np.float32)
     grid = ReconGrid.centred((9, 7, 8), (3.0, 4.0, 2.5), (0.0, 0.0, 0.0))
-    from igrt.imaging import fdk as fdk_mod  # noqa: F401  (module import for the private helpers)
     from igrt.imaging.fdk import _backproject_exact, _backproject_table, _grid_frames
 
     place = PatientPlacement()
@@ -192,3 +191,18 @@ def test_bad_projection_input():
         fdk(bad, geo, grid)
     with pytest.raises(DetectorTooSmallError):
         fdk(np.zeros((10, 12, 16), np.float32), geo, ReconGrid.centred((64, 64, 64), 1.0))
+
+
+def test_default_grid_covers_the_field_and_progress_is_reported(shepp):
+    geo = geometry_for_field(60.0, 40.0, n_projections=60, pixel_at_iso_mm=4.0)
+    seen = []
+    rec = fdk(forward_project(shepp, geo), geo, None, mu_water_per_mm=None, progress=seen.append)
+    nx, ny, nz = rec.size_xyz
+    # cube across the field of view at the iso pixel size, centred on the isocentre (origin)
+    assert rec.spacing == pytest.approx((4.0, 4.0, 4.0))
+    assert (nx - 1) / 2 * 4.0 <= geo.fov_radius_mm() and nz * 4.0 <= 2 * geo.fov_half_length_mm() + 4.0
+    np.testing.assert_allclose(rec.centre, [0.0, 0.0, 0.0], atol=1e-9)
+    assert seen and seen[-1] == pytest.approx(1.0) and all(np.diff(seen) > 0)
+    truth = shepp_logan_3d(rec.size_xyz, (4.0, 4.0, 4.0), radius_mm=0.9 * 63.0, scale=MU, supersample=2)
+    c = tuple(slice(n // 2 - 4, n // 2 + 4) for n in rec.shape)
+    assert rec.array[c].mean() == pytest.approx(truth.array[c].mean(), rel=0.1)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from igrt.geometry import Volume
-from igrt.imaging import PatientPlacement, simulate_and_reconstruct, simulate_projections
+from igrt.imaging import simulate_and_reconstruct, simulate_projections
 from igrt.imaging.geometry import circular_geometry, geometry_for_field
 from igrt.imaging.phantoms import bead_volume
 from igrt.imaging.simulate import add_noise_and_scatter, projection_times_s

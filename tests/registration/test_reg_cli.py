@@ -75,3 +75,27 @@ def test_failed_registration_exits_1_and_bad_roi_is_one_line(images, tmp_path):
     assert not doc["success"] and "constant" in doc["failure_reason"]
     out = CliRunner().invoke(app, ["register", str(p), str(p), "--roi", "PTV"])
     assert out.exit_code != 0 and "--structures" in str(out.exception)
+
+
+def test_register_with_roi_from_rtstruct(images, tmp_path):
+    from igrt.io.dicom import write_rtstruct
+    from igrt.planning import Structure
+
+    plan, daily = images
+    patient = PatientInfo(patient_id="REG02")
+    ps = write_ct_series(plan, tmp_path / "ct", patient)
+    x, y, z = plan.world_coordinates()
+    gtv = plan.with_array(((x + 64) ** 2 / 14**2 + (y + 22) ** 2 / 12**2 + (z - 48) ** 2 / 16**2) <= 1.0)
+    write_rtstruct([Structure("GTV", gtv, "GTV", 1)], ps, tmp_path / "rs.dcm")
+    d = _mha(daily, tmp_path / "daily.mha")
+    out = CliRunner().invoke(app, ["register", str(tmp_path / "ct"), str(d), "--structures", str(tmp_path / "rs.dcm"),
+                                   "--roi", "GTV", "--margin", "40", "--json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    centre = np.asarray(doc["centre_mm"])
+    assert np.linalg.norm(centre - np.array([-64.0, -22.0, 48.0])) < 5.0  # reported about the ROI centre
+    t, _ = RigidTransform(np.asarray(doc["matrix_planning_to_daily"])).params(centre)
+    assert np.abs(t - TRUTH.params(centre)[0]).max() < 0.5
+    out = CliRunner().invoke(app, ["register", str(tmp_path / "ct"), str(d), "--structures", str(tmp_path / "rs.dcm"),
+                                   "--roi", "PTV"])
+    assert out.exit_code != 0 and "GTV" in str(out.exception)

@@ -419,7 +419,8 @@ def backproject_columns(
 ):
     """FDK voxel-driven backprojection, columns parallel to the rotation axis (IEC Y).
 
-    ``qf[p, iv, iu]``: filtered, weighted projections. ``geo[p]`` = (cos t, sin t, SAD, SID, su, sv, du,
+    ``qf[p, iu, iv]``: filtered, weighted projections, u-major so that the walk
+    along a column reads contiguous memory. ``geo[p]`` = (cos t, sin t, SAD, SID, su, sv, du,
     dv, 1/pu, 1/pv, cu, cv) per projection. Output voxel ``out[a, b, w]`` sits at
     IEC ``origin + a*va + b*vb + w*(0, vw_y, 0)`` with ``va``, ``vb`` in the XZ
     plane. Per (column, projection) u, the magnification and the distance weight
@@ -427,8 +428,8 @@ def backproject_columns(
     Adds ``(SAD / (SAD - z'))^2 * Q(u, v)`` (bilinear) into ``out``.
     """
     n_p = qf.shape[0]
-    nv = qf.shape[1]
-    nu = qf.shape[2]
+    nu = qf.shape[1]
+    nv = qf.shape[2]
     for a in prange(n_a):
         for p in range(n_p):
             c = geo[p, 0]
@@ -482,8 +483,8 @@ def backproject_columns(
                     if iv < 0:
                         iv = 0
                     fv = np.float32(fv_idx - iv)
-                    lo = g0 * qf[p, iv, iu] + g1 * qf[p, iv, iu + 1]
-                    hi = g0 * qf[p, iv + 1, iu] + g1 * qf[p, iv + 1, iu + 1]
+                    lo = g0 * qf[p, iu, iv] + g1 * qf[p, iu + 1, iv]
+                    hi = g0 * qf[p, iu, iv + 1] + g1 * qf[p, iu + 1, iv + 1]
                     out[a, b, w] += lo + fv * (hi - lo)
 
 

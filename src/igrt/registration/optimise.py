@@ -105,7 +105,7 @@ def lbfgs(
 
     x0 = np.asarray(p0, float) * scale
     res = minimize(fun, x0, jac=True, method="L-BFGS-B",
-                   options={"maxiter": max_iterations, "ftol": 1e-9, "gtol": 1e-8, "maxls": 8})
+                   options={"maxiter": max_iterations, "ftol": 1e-7, "gtol": 1e-7, "maxls": 8})
     p = res.x / scale
     final = ev.evaluate(p)
     # L-BFGS-B stops with a line-search failure when it cannot improve any more: that is

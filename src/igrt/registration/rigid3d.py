@@ -21,6 +21,7 @@ import numpy as np
 
 from igrt.geometry import RigidTransform, Volume
 from igrt.registration import quality
+from igrt.registration._kernels import GN_SJJ
 from igrt.registration.errors import RegistrationError
 from igrt.registration.metrics import METRICS, Evaluator
 from igrt.registration.optimise import OptimiseResult, lbfgs, levenberg_marquardt
@@ -212,8 +213,6 @@ def register_rigid(
     metric_eval = ev.evaluate(p)
     metric_value = {"ncc": final.ncc, "msd": metric_eval.cost, "mi": -metric_eval.cost}[s.metric]
     fin_sp = np.prod(planning.spacing) ** (1 / 3), np.prod(daily.spacing) ** (1 / 3)
-    from igrt.registration._kernels import GN_SJJ
-
     jtj = acc[GN_SJJ: GN_SJJ + 36].reshape(6, 6)
     jtj = np.triu(jtj) + np.triu(jtj, 1).T
     sd_mm, sd_deg, well_posed = quality.gn_uncertainty(
