@@ -26,9 +26,11 @@ from igrt.phantom import build_patient, export_patient, simulate_course
 from igrt.registration.result import RegistrationResult
 
 PHASE_BINS = 10  # breathing phases simulated during a free-breathing CBCT
-# Scatter in the simulated CBCT. The phantom ends where its CT ends, so strong
-# scatter would also bias the ends of the short scan unlike a real long patient.
-SCATTER_TO_PRIMARY = 0.05
+# The demo's CBCTs stand for scatter-corrected scans, as clinical scanners deliver
+# them. Uncorrected scatter (igrt.imaging's kernel model) puts tens of times more
+# scatter than primary behind the pelvic bones and biases bone matches by up to
+# ~1 deg and ~1.5 mm (docs/registration.md); it is there to study that effect.
+SCATTER_TO_PRIMARY = 0.0
 
 
 @dataclass(frozen=True)
