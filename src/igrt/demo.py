@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from igrt.analysis import margin_report, population_statistics
-from igrt.course import SITE_POLICIES, FractionOutcome, run_course
+from igrt.course import SITE_POLICIES, FractionOutcome, registration_roi, run_course
 from igrt.io.dicom import load_planning_folder
 from igrt.phantom import build_patient, export_patient, simulate_course
 from igrt.registration.result import RegistrationResult
@@ -96,16 +96,12 @@ def _imager(settings: DemoSettings):
 
 def _registrar():
     from igrt.registration.rigid3d import register_rigid
-    from igrt.registration.roi import roi_from_structure
 
     def register(patient, daily) -> RegistrationResult:
-        roi = roi_from_structure(patient.reference.structure("PTV"), margin_mm=40.0)
-        result = register_rigid(
-            patient.ct, daily, centre_mm=patient.isocentre_mm, roi=roi, mode="bone", initial="identity"
-        )
-        # The registration knows images, not people: stamp whose images they are.
-        from dataclasses import replace
-
+        roi = registration_roi(patient.reference, SITE_POLICIES[patient.site])
+        result = register_rigid(patient.ct, daily, centre_mm=patient.isocentre_mm, roi=roi, mode="bone")
+        # The registration knows images, not people: stamp whose images they are
+        # (the simulated CBCT shares the plan's frame of reference).
         return replace(result, patient_id=patient.reference.patient_id,
                        planning_frame_uid=patient.reference.frame_of_reference_uid,
                        daily_frame_uid=patient.reference.frame_of_reference_uid)

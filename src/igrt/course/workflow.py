@@ -41,6 +41,7 @@ from igrt.correction import (
 from igrt.geometry import RigidTransform, Volume
 from igrt.phantom import FractionTruth, with_setup_error
 from igrt.registration.result import RegistrationResult
+from igrt.registration.roi import Roi, roi_from_box, roi_from_structure
 
 # imager(patient, fraction_truth, seed) -> reconstructed daily image (LPS Volume)
 Imager = Callable[[object, FractionTruth, int], Volume]
@@ -52,20 +53,44 @@ _PROTOCOLS = {"online": online, "nal": nal, "enal": enal}
 
 @dataclass(frozen=True)
 class SitePolicy:
-    """How a site is treated: protocol, couch, action-level preset and who approves."""
+    """How a site is treated: protocol, couch, action-level preset, match region, who approves.
+
+    ``clip_box``: ``"ptv"`` registers in a box around the PTV grown by
+    ``clip_margin_mm``; ``"spine"`` in a box around the vertebrae (grown by
+    ``SPINE_MARGIN_MM``) spanning the PTV's cranio-caudal extent plus
+    ``clip_margin_mm`` - the usual first match for lung SBRT, since ribs move
+    with breathing and the spine does not.
+    """
 
     protocol: str  # online | nal | enal
     couch: str = "6dof"
     action_levels: str = "default"
+    clip_box: str = "ptv"
+    clip_margin_mm: float = 40.0
     reviewer: str = "physicist on duty"
 
 
+SPINE_MARGIN_MM = 15.0
+
 SITE_POLICIES: dict[str, SitePolicy] = {
-    # SBRT: image and correct every fraction on a 6DOF couch, tight action levels.
-    "lung": SitePolicy("online", "6dof", "lung_sbrt"),
-    # Conventional prostate: offline eNAL on bony anatomy, 4DOF couch.
-    "pelvis": SitePolicy("enal", "4dof", "prostate"),
+    # SBRT: image and correct every fraction on a 6DOF couch, tight action levels, spine match.
+    "lung": SitePolicy("online", "6dof", "lung_sbrt", clip_box="spine"),
+    # Conventional prostate: offline eNAL on the pelvic bones around the PTV, 4DOF couch.
+    "pelvis": SitePolicy("enal", "4dof", "prostate", clip_box="ptv"),
 }
+
+
+def registration_roi(reference, policy: SitePolicy) -> Roi:
+    """The clip box of a site's bone match on the planning CT (see `SitePolicy`)."""
+    ptv = roi_from_structure(reference.structure("PTV"), margin_mm=policy.clip_margin_mm)
+    if policy.clip_box == "ptv":
+        return ptv
+    if policy.clip_box == "spine":
+        spine = roi_from_structure(reference.structure("Vertebrae"), margin_mm=SPINE_MARGIN_MM)
+        lower = (spine.lower_mm[0], spine.lower_mm[1], ptv.lower_mm[2])
+        upper = (spine.upper_mm[0], spine.upper_mm[1], ptv.upper_mm[2])
+        return roi_from_box(lower, upper, label=f"spine at PTV+{policy.clip_margin_mm:g}mm")
+    raise ValueError(f"unknown clip box {policy.clip_box!r}; use 'ptv' or 'spine'")
 
 
 @dataclass(frozen=True, eq=False)
