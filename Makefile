@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/igrt demo
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 tests
+	$(BIN)/python -m pytest -n 2 --dist loadfile tests
 
 bench: $(STAMP)
 	$(BIN)/pip install -q -e '.[test,bench]'
