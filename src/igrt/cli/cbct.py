@@ -102,12 +102,13 @@ def register(app: typer.Typer) -> None:
         nu, nv = (int(x) for x in detector.replace("x", ",").split(","))
         geo = circular_geometry(projections, arc_deg=arc, start_deg=start, sad_mm=sad, sid_mm=sid,
                                 detector_shape=(nu, nv), pixel_spacing_mm=(pixel, pixel), offset_u_mm=offset_u)
+        place = PatientPlacement(iso, orientation)
         prog, update = progress_bar("projecting")
         with prog:
-            p = simulate_projections(vol, geo, PatientPlacement(iso, orientation),
+            p = simulate_projections(vol, geo, place,
                                      photons_per_pixel=photons if photons > 0 else None,
                                      scatter_to_primary=scatter, seed=seed, progress=update)
-        write_projections(out, p, geo)
+        write_projections(out, p, geo, place)
         write_rtk_geometry(geo, geometry_out)
         console.print(f"wrote {p.shape[0]} projections {nu}x{nv} to {out} and the geometry to {geometry_out}")
 
@@ -120,19 +121,28 @@ def register(app: typer.Typer) -> None:
         spacing: str = typer.Option(None, help="output voxel spacing x,y,z mm"),
         origin: str = typer.Option(None, help="LPS mm of the first voxel (default: grid centred on the isocentre)"),
         like: Path = typer.Option(None, "--like", help="take the output grid from this image"),
-        isocentre: str = typer.Option("0,0,0", help="plan isocentre x,y,z LPS mm at the machine isocentre"),
-        orientation: str = typer.Option("HFS", help="patient orientation"),
+        isocentre: str = typer.Option(
+            None, help="plan isocentre x,y,z LPS mm at the machine isocentre (default: as stored by igrt cbct simulate)"),
+        orientation: str = typer.Option(None, help="patient orientation (default: as stored, else HFS)"),
         window: str = typer.Option("hann", help="ramp filter window: ram-lak, shepp-logan, hann"),
         mu_water: float = typer.Option(0.0193, help="water attenuation 1/mm for HU output; 0 for 1/mm output"),
     ) -> None:
         """FDK-reconstruct a projection stack onto an LPS grid (HU)."""
         from igrt.imaging.fdk import ReconGrid, fdk
-        from igrt.imaging.formats import read_projections, read_rtk_geometry
+        from igrt.imaging.formats import read_projection_placement, read_projections, read_rtk_geometry
         from igrt.imaging.geometry import PatientPlacement
 
         arr, (pu, pv), (ou, ov) = read_projections(projections)
         geo = read_rtk_geometry(geometry, (arr.shape[2], arr.shape[1]), (pu, pv), (ou, ov))
-        place = PatientPlacement(parse_triplet(isocentre, "isocentre"), orientation)
+        stored = read_projection_placement(projections)
+        iso = parse_triplet(isocentre, "isocentre")
+        if iso is None:
+            if stored is None:
+                # Placing the image at an assumed isocentre would put it in the wrong place silently.
+                raise CLIInputError(
+                    f"{projections} does not say where the plan isocentre was; give --isocentre x,y,z (LPS mm)")
+            iso = stored.isocentre_lps_mm
+        place = PatientPlacement(iso, orientation or (stored.orientation if stored else "HFS"))
         if like is not None:
             if size or spacing or origin:
                 raise CLIInputError("give either --like or --size/--spacing/--origin, not both")

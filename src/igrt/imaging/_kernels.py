@@ -620,3 +620,160 @@ def backproject_reference(qf, geometry, points_iec) -> np.ndarray:
         )
         out += np.where(ok, w * val, 0.0)
     return out
+
+
+
+@njit(parallel=True, fastmath=True, cache=True, boundscheck=False)
+def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, out):
+    """Cache-blocked FDK voxel-driven backprojection (bilinear on the detector, float32).
+
+    Same result as `backproject_columns` (``qf[p, iu, iv]`` u-major, ``geo[p]``
+    = (cos t, sin t, SAD, SID, su, sv, du, dv, 1/pu, 1/pv, cu, cv), ``out[a, b,
+    w]`` at IEC ``origin + a va + b vb + w (0, vw_y, 0)``), with two changes
+    that make it fast on a CPU:
+
+    * Loop order: the output is cut into tiles of ``tile_a x tile_b`` whole
+      columns (small enough for the L2 cache) and each tile takes all
+      projections before the next, so the volume crosses main memory once
+      instead of once per projection.
+    * Gather-free walk: per (column, projection) the two detector columns
+      around u are blended once into a buffer (vectorised). Along the column
+      the detector row v(w) = v0 + w dv is affine in w (circular orbit), so
+      within a block of 8 voxels floor(v) - w takes at most four consecutive
+      values when |dv - 1| < 2/7 (voxels about the size of the detector pixel
+      at the isocentre); the block then reads five shifted contiguous runs of
+      the buffer and selects per voxel: no gathers, AVX2 vectorised. Other
+      columns (and block remainders) take a scalar path.
+
+    Columns farther than sqrt(rmax2) mm from the axis are skipped.
+    """
+    n_p = qf.shape[0]
+    nu = qf.shape[1]
+    nv = qf.shape[2]
+    n_a = out.shape[0]
+    n_b = out.shape[1]
+    n_w = out.shape[2]
+    nta = (n_a + tile_a - 1) // tile_a
+    ntb = (n_b + tile_b - 1) // tile_b
+    wf = np.arange(n_w + 8).astype(np.float32)
+    qflat = qf.reshape(qf.size)
+    oflat = out.reshape(out.size)
+    u1 = np.uint64(1)
+    u2 = np.uint64(2)
+    u3 = np.uint64(3)
+    u4 = np.uint64(4)
+    u8 = np.uint64(8)
+    blk = 8
+    n_rb = 2 * n_w + 16
+    for t in prange(nta * ntb):
+        a_lo = (t // ntb) * tile_a
+        b_lo = (t % ntb) * tile_b
+        a_hi = min(n_a, a_lo + tile_a)
+        b_hi = min(n_b, b_lo + tile_b)
+        rb = np.zeros(n_rb, np.float32)
+        for p in range(n_p):
+            c = geo[p, 0]
+            s = geo[p, 1]
+            sad = geo[p, 2]
+            sid = geo[p, 3]
+            su = geo[p, 4]
+            sv = geo[p, 5]
+            du = geo[p, 6]
+            dv = geo[p, 7]
+            ipu = geo[p, 8]
+            ipv = geo[p, 9]
+            cu = geo[p, 10]
+            cv = geo[p, 11]
+            for a in range(a_lo, a_hi):
+                qx0 = origin[0] + a * va[0]
+                qz0 = origin[2] + a * va[2]
+                for b in range(b_lo, b_hi):
+                    qx = qx0 + b * vb[0]
+                    qz = qz0 + b * vb[2]
+                    if qx * qx + qz * qz > rmax2:
+                        continue
+                    xr = qx * c - qz * s
+                    zr = qx * s + qz * c
+                    mag = sid / (sad - zr)
+                    fu_idx = ((su + (xr - su) * mag) - du) * ipu + cu
+                    if fu_idx < 0.0 or fu_idx > nu - 1.0:
+                        continue
+                    iu = int(fu_idx)
+                    if iu > nu - 2:
+                        iu = nu - 2
+                    fu = fu_idx - iu
+                    wd = (mag * sad / sid) ** 2
+                    g0 = np.float32(wd * (1.0 - fu))
+                    g1 = np.float32(wd * fu)
+                    v0 = ((sv + (origin[1] - sv) * mag) - dv) * ipv + cv
+                    dvw = vw_y * mag * ipv
+                    if dvw > 0:
+                        w_lo = math.ceil((0.0 - v0) / dvw)
+                        w_hi = math.floor((nv - 1.0 - v0) / dvw)
+                    else:
+                        w_lo = math.ceil((nv - 1.0 - v0) / dvw)
+                        w_hi = math.floor((0.0 - v0) / dvw)
+                    if w_lo < 0:
+                        w_lo = 0
+                    if w_hi > n_w - 1:
+                        w_hi = n_w - 1
+                    if w_lo > w_hi:
+                        continue
+                    v0f = np.float32(v0)
+                    dvf = np.float32(dvw)
+                    col = np.uint64((a * n_b + b) * n_w)
+                    q0 = np.uint64((p * nu + iu) * nv)
+                    q1 = q0 + np.uint64(nv)
+                    n_blk = (w_hi - w_lo + 1) // blk if abs(dvw - 1.0) * (blk - 1) < 1.99 else 0
+                    w_tail = w_lo + n_blk * blk
+                    if n_blk > 0:
+                        # buffer index k holds detector row k + jb (blended over u, 0 off the detector)
+                        e_a = math.floor(v0 + w_lo * dvw) - w_lo
+                        e_b = math.floor(v0 + (w_tail - 1) * dvw) - (w_tail - 1)
+                        jb = min(e_a, e_b) - 2
+                        k_end = w_tail + max(e_a, e_b) - jb + 6
+                        k0 = w_lo
+                        k1 = min(k_end, nv - jb)  # rows k + jb <= nv - 1
+                        k_in = max(k0, -jb)  # rows k + jb >= 0
+                        for k in range(k0, min(k_in, k_end)):
+                            rb[k] = 0.0
+                        if k1 > k_in:
+                            base = np.uint64(k_in + jb)
+                            for k in range(np.uint64(0), np.uint64(k1 - k_in)):
+                                rb[np.uint64(k_in) + k] = g0 * qflat[q0 + base + k] + g1 * qflat[q1 + base + k]
+                        for k in range(max(k1, k_in), k_end):
+                            rb[k] = 0.0
+                        for kb in range(n_blk):
+                            wb = w_lo + kb * blk
+                            # lowest floor(v) - w over the block, with a margin for rounding differences
+                            d_a = math.floor(v0f + wf[wb] * dvf - np.float32(1e-3)) - wb
+                            d_z = math.floor(v0f + wf[wb + blk - 1] * dvf - np.float32(1e-3)) - (wb + blk - 1)
+                            d_b = min(d_a, d_z)
+                            dbf = np.float32(d_b)
+                            kk = np.uint64(wb + d_b - jb)
+                            ob = col + np.uint64(wb)
+                            wbu = np.uint64(wb)
+                            for m in range(np.uint64(0), u8):
+                                v = v0f + wf[wbu + m] * dvf
+                                fl = np.floor(v)
+                                r = fl - wf[wbu + m] - dbf  # 0..3: which shifted run holds floor(v)
+                                x0 = rb[kk + m]
+                                x1 = rb[kk + m + u1]
+                                x2 = rb[kk + m + u2]
+                                x3 = rb[kk + m + u3]
+                                x4 = rb[kk + m + u4]
+                                lo = x0 if r < 0.5 else (x1 if r < 1.5 else (x2 if r < 2.5 else x3))
+                                hi = x1 if r < 0.5 else (x2 if r < 1.5 else (x3 if r < 2.5 else x4))
+                                oflat[ob + m] += lo + (v - fl) * (hi - lo)
+                    for w in range(w_tail, w_hi + 1):
+                        v = v0 + w * dvw
+                        j = int(v)
+                        if j > nv - 2:
+                            j = nv - 2
+                        if j < 0:
+                            j = 0
+                        fv = np.float32(v - j)
+                        ju = np.uint64(j)
+                        lo = g0 * qflat[q0 + ju] + g1 * qflat[q1 + ju]
+                        hi = g0 * qflat[q0 + ju + u1] + g1 * qflat[q1 + ju + u1]
+                        oflat[col + np.uint64(w)] += lo + fv * (hi - lo)

@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from igrt.imaging.errors import ImagingFormatError
-from igrt.imaging.geometry import CBCTGeometry
+from igrt.geometry import PatientOrientation
+from igrt.imaging.geometry import CBCTGeometry, PatientPlacement
 
 # --- RTK geometry XML ---------------------------------------------------------
 _PER_PROJECTION = {
@@ -138,8 +139,19 @@ def read_rtk_geometry(
 
 
 # --- projection stacks (.mha / any SimpleITK format) ---------------------------
-def write_projections(path: str | Path, projections: np.ndarray, geometry: CBCTGeometry) -> None:
-    """Write a stack ``[angle, v, u]`` with RTK's conventions (spacing pu, pv, 1; centred origin)."""
+# Metadata keys of an .mha stack that say where the patient lay (RTK's XML cannot).
+PLACEMENT_ISOCENTRE_KEY = "igrt_isocentre_lps_mm"
+PLACEMENT_ORIENTATION_KEY = "igrt_patient_orientation"
+
+
+def write_projections(
+    path: str | Path, projections: np.ndarray, geometry: CBCTGeometry, placement: PatientPlacement | None = None
+) -> None:
+    """Write a stack ``[angle, v, u]`` with RTK's conventions (spacing pu, pv, 1; centred origin).
+
+    ``placement`` (plan isocentre in LPS mm and patient orientation) is kept in
+    the file's metadata so a reconstruction lands in patient coordinates.
+    """
     import SimpleITK as sitk
 
     nu, nv = geometry.detector_shape
@@ -150,7 +162,27 @@ def write_projections(path: str | Path, projections: np.ndarray, geometry: CBCTG
     img = sitk.GetImageFromArray(arr)
     img.SetSpacing((pu, pv, 1.0))
     img.SetOrigin((-(nu - 1) / 2.0 * pu, -(nv - 1) / 2.0 * pv, 0.0))
+    if placement is not None:
+        img.SetMetaData(PLACEMENT_ISOCENTRE_KEY, " ".join(f"{v:.6f}" for v in placement.isocentre_lps_mm))
+        img.SetMetaData(PLACEMENT_ORIENTATION_KEY, PatientOrientation.parse(placement.orientation).value)
     sitk.WriteImage(img, str(path), useCompression=False)
+
+
+def read_projection_placement(path: str | Path) -> PatientPlacement | None:
+    """The patient placement stored by `write_projections`, or None when the file has none."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError as exc:
+        raise ImagingFormatError(f"cannot read projections {path}: {str(exc).strip().splitlines()[-1]}") from exc
+    if not reader.HasMetaDataKey(PLACEMENT_ISOCENTRE_KEY):
+        return None
+    iso = tuple(float(v) for v in reader.GetMetaData(PLACEMENT_ISOCENTRE_KEY).split())
+    orientation = reader.GetMetaData(PLACEMENT_ORIENTATION_KEY) if reader.HasMetaDataKey(PLACEMENT_ORIENTATION_KEY) else "HFS"
+    return PatientPlacement(iso, orientation)
 
 
 def read_projections(path: str | Path) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
