@@ -26,10 +26,11 @@ from igrt.phantom import build_patient, export_patient, simulate_course
 from igrt.registration.result import RegistrationResult
 
 PHASE_BINS = 10  # breathing phases simulated during a free-breathing CBCT
-# The demo's CBCTs stand for scatter-corrected scans, as clinical scanners deliver
-# them. Uncorrected scatter (igrt.imaging's kernel model) puts tens of times more
-# scatter than primary behind the pelvic bones and biases bone matches by up to
-# ~1 deg and ~1.5 mm (docs/registration.md); it is there to study that effect.
+# The demo's CBCTs stand for scatter-corrected scans. igrt.imaging can add
+# kernel-model scatter and correct it as a scanner does (`correct_scatter`), but
+# behind the pelvic bones that model puts tens of times more scatter than
+# primary, and what a 10 %-off correction leaves biases bone matches by up to
+# ~1 deg and ~1.5 mm (docs/imaging.md): a study of its own, not the demo's point.
 SCATTER_TO_PRIMARY = 0.0
 
 

@@ -624,7 +624,7 @@ def backproject_reference(qf, geometry, points_iec) -> np.ndarray:
 
 
 @njit(parallel=True, fastmath=True, cache=True, boundscheck=False)
-def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, out):
+def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, t_lo, t_hi, out):
     """Cache-blocked FDK voxel-driven backprojection (bilinear on the detector, float32).
 
     Same result as `backproject_columns` (``qf[p, iu, iv]`` u-major, ``geo[p]``
@@ -645,6 +645,9 @@ def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, out)
       the buffer and selects per voxel: no gathers, AVX2 vectorised. Other
       columns (and block remainders) take a scalar path.
 
+    Only tiles ``t_lo <= t < t_hi`` are done (tile t covers a from
+    ``(t // ceil(n_b / tile_b)) * tile_a`` and b from ``(t % ceil(n_b / tile_b)) *
+    tile_b``; `tile_count` gives the total), so a caller can report progress.
     Columns farther than sqrt(rmax2) mm from the axis are skipped.
     """
     n_p = qf.shape[0]
@@ -662,10 +665,10 @@ def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, out)
     u2 = np.uint64(2)
     u3 = np.uint64(3)
     u4 = np.uint64(4)
-    u8 = np.uint64(8)
     blk = 8
     n_rb = 2 * n_w + 16
-    for t in prange(nta * ntb):
+    t_hi = min(t_hi, nta * ntb)
+    for t in prange(t_lo, t_hi):
         a_lo = (t // ntb) * tile_a
         b_lo = (t % ntb) * tile_b
         a_hi = min(n_a, a_lo + tile_a)
@@ -724,12 +727,15 @@ def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, out)
                     col = np.uint64((a * n_b + b) * n_w)
                     q0 = np.uint64((p * nu + iu) * nv)
                     q1 = q0 + np.uint64(nv)
-                    n_blk = (w_hi - w_lo + 1) // blk if abs(dvw - 1.0) * (blk - 1) < 1.99 else 0
+                    # blocks of `run` voxels (a multiple of 8) over which floor(v) - w drifts by <= 2
+                    run = int((1.99 / max(abs(dvw - 1.0), 1e-6) + 1.0) / blk) * blk
+                    run = min(run, 4096)
+                    n_blk = (w_hi - w_lo + 1) // blk if run >= blk else 0
                     w_tail = w_lo + n_blk * blk
                     if n_blk > 0:
                         # buffer index k holds detector row k + jb (blended over u, 0 off the detector)
-                        e_a = math.floor(v0 + w_lo * dvw) - w_lo
-                        e_b = math.floor(v0 + (w_tail - 1) * dvw) - (w_tail - 1)
+                        e_a = int(v0 + w_lo * dvw + 65536.0) - 65536 - w_lo  # floor(v) - w at both ends
+                        e_b = int(v0 + (w_tail - 1) * dvw + 65536.0) - 65536 - (w_tail - 1)
                         jb = min(e_a, e_b) - 2
                         k_end = w_tail + max(e_a, e_b) - jb + 6
                         k0 = w_lo
@@ -743,20 +749,22 @@ def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, out)
                                 rb[np.uint64(k_in) + k] = g0 * qflat[q0 + base + k] + g1 * qflat[q1 + base + k]
                         for k in range(max(k1, k_in), k_end):
                             rb[k] = 0.0
-                        for kb in range(n_blk):
-                            wb = w_lo + kb * blk
-                            # lowest floor(v) - w over the block, with a margin for rounding differences
-                            d_a = math.floor(v0f + wf[wb] * dvf - np.float32(1e-3)) - wb
-                            d_z = math.floor(v0f + wf[wb + blk - 1] * dvf - np.float32(1e-3)) - (wb + blk - 1)
-                            d_b = min(d_a, d_z)
+                        wb = w_lo
+                        while wb + blk <= w_tail:
+                            n_run = min(run, w_tail - wb)
+                            # lowest floor(v) - w over the block (at its first voxel when v rises faster
+                            # than w, else at its last), less a margin for float32 rounding differences
+                            wq = wb if dvw >= 1.0 else wb + n_run - 1
+                            vq = np.float64(v0f + wf[wq] * dvf)
+                            d_b = int(vq - 1e-3 + 65536.0) - 65536 - wq
                             dbf = np.float32(d_b)
                             kk = np.uint64(wb + d_b - jb)
                             ob = col + np.uint64(wb)
                             wbu = np.uint64(wb)
-                            for m in range(np.uint64(0), u8):
+                            for m in range(np.uint64(0), np.uint64(n_run)):
                                 v = v0f + wf[wbu + m] * dvf
                                 fl = np.floor(v)
-                                r = fl - wf[wbu + m] - dbf  # 0..3: which shifted run holds floor(v)
+                                r = fl - wf[wbu + m] - dbf  # 0..3: which shifted run of the buffer holds floor(v)
                                 x0 = rb[kk + m]
                                 x1 = rb[kk + m + u1]
                                 x2 = rb[kk + m + u2]
@@ -765,6 +773,7 @@ def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, out)
                                 lo = x0 if r < 0.5 else (x1 if r < 1.5 else (x2 if r < 2.5 else x3))
                                 hi = x1 if r < 0.5 else (x2 if r < 1.5 else (x3 if r < 2.5 else x4))
                                 oflat[ob + m] += lo + (v - fl) * (hi - lo)
+                            wb += n_run
                     for w in range(w_tail, w_hi + 1):
                         v = v0 + w * dvw
                         j = int(v)
@@ -777,3 +786,8 @@ def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, out)
                         lo = g0 * qflat[q0 + ju] + g1 * qflat[q1 + ju]
                         hi = g0 * qflat[q0 + ju + u1] + g1 * qflat[q1 + ju + u1]
                         oflat[col + np.uint64(w)] += lo + fv * (hi - lo)
+
+
+def tile_count(n_a: int, n_b: int, tile_a: int, tile_b: int) -> int:
+    """Number of column tiles `backproject_tiles` cuts an (n_a, n_b) grid of columns into."""
+    return -(-n_a // tile_a) * -(-n_b // tile_b)

@@ -24,6 +24,9 @@ from igrt.imaging.geometry import CBCTGeometry, PatientPlacement, as_placement, 
 from igrt.imaging.projector import MU_WATER_PER_MM, forward_project
 
 
+SCATTER_SIGMA_MM = 40.0  # width of the scatter kernel on the detector
+
+
 def projection_times_s(geometry: CBCTGeometry, gantry_speed_deg_s: float) -> np.ndarray:
     """Acquisition time (s) of each projection from the gantry angle travelled since the first one."""
     if not gantry_speed_deg_s > 0:
@@ -33,13 +36,50 @@ def projection_times_s(geometry: CBCTGeometry, gantry_speed_deg_s: float) -> np.
     return travelled / gantry_speed_deg_s
 
 
+def _detector_blur(image: np.ndarray, geometry: CBCTGeometry, sigma_mm: float) -> np.ndarray:
+    """The scatter kernel: a Gaussian low-pass of one projection (sigma in detector mm)."""
+    pu, pv = geometry.pixel_spacing_mm
+    return gaussian_filter(image, (sigma_mm / pv, sigma_mm / pu), mode="nearest")
+
+
+def correct_scatter(
+    line_integrals: np.ndarray,
+    geometry: CBCTGeometry,
+    *,
+    scatter_to_primary: float,
+    scatter_sigma_mm: float = SCATTER_SIGMA_MM,
+    iterations: int = 4,
+    min_primary_fraction: float = 0.01,
+) -> np.ndarray:
+    """Kernel-based scatter correction of measured line integrals (modified in place, returned).
+
+    What a scanner's reconstruction does before FDK: estimate the scatter as a
+    low-pass of the primary (``scatter_to_primary`` x Gaussian of
+    ``scatter_sigma_mm``), found by fixed-point iteration on the measured
+    signal, and subtract it. The primary is kept at ``min_primary_fraction`` of
+    the signal at least, so noise in the darkest pixels cannot go negative.
+    """
+    if scatter_to_primary < 0 or iterations < 1:
+        raise ProjectionDataError("scatter correction needs a ratio >= 0 and at least one iteration")
+    if scatter_to_primary == 0:
+        return line_integrals
+    for i in range(line_integrals.shape[0]):
+        signal = np.exp(-line_integrals[i].astype(np.float64))
+        primary = signal
+        for _ in range(iterations):
+            scatter = scatter_to_primary * _detector_blur(primary, geometry, scatter_sigma_mm)
+            primary = np.maximum(signal - scatter, min_primary_fraction * signal)
+        line_integrals[i] = -np.log(primary)
+    return line_integrals
+
+
 def add_noise_and_scatter(
     line_integrals: np.ndarray,
     geometry: CBCTGeometry,
     *,
     photons_per_pixel: float | None = 1e5,
     scatter_to_primary: float = 0.0,
-    scatter_sigma_mm: float = 40.0,
+    scatter_sigma_mm: float = SCATTER_SIGMA_MM,
     rng: np.random.Generator | None = None,
 ) -> np.ndarray:
     """Measured line integrals ``-log(N / I0)`` from ideal ones ``[n, nv, nu]`` (modified in place, returned)."""
@@ -50,14 +90,11 @@ def add_noise_and_scatter(
     if scatter_to_primary < 0:
         raise ProjectionDataError(f"scatter-to-primary ratio must be >= 0, got {scatter_to_primary}")
     rng = rng if rng is not None else np.random.default_rng()
-    pu, pv = geometry.pixel_spacing_mm
     for i in range(line_integrals.shape[0]):  # one projection at a time keeps memory to one stack
         primary = np.exp(-line_integrals[i].astype(np.float64))
         signal = primary
         if scatter_to_primary > 0:
-            signal = primary + scatter_to_primary * gaussian_filter(
-                primary, (scatter_sigma_mm / pv, scatter_sigma_mm / pu), mode="nearest"
-            )
+            signal = primary + scatter_to_primary * _detector_blur(primary, geometry, scatter_sigma_mm)
         if photons_per_pixel is not None:
             counts = rng.poisson(signal * photons_per_pixel).astype(np.float64)
             # a zero count has no logarithm: clamp to half a photon, as detector software does
@@ -76,7 +113,7 @@ def simulate_projections(
     mu_water_per_mm: float = MU_WATER_PER_MM,
     photons_per_pixel: float | None = 1e5,
     scatter_to_primary: float = 0.0,
-    scatter_sigma_mm: float = 40.0,
+    scatter_sigma_mm: float = SCATTER_SIGMA_MM,
     seed: int | None = None,
     volume_at: Callable[[float], Volume] | None = None,
     gantry_speed_deg_s: float = 6.0,
@@ -160,6 +197,7 @@ def simulate_and_reconstruct(
     n_projections: int = 180,
     window: str = "shepp-logan",
     mu_water_per_mm: float = MU_WATER_PER_MM,
+    scatter_correction: tuple[float, float] | None = (0.9, 1.25),
     progress: Callable[[float], None] | None = None,
 ) -> Volume:
     """A daily CBCT in HU: simulate projections of ``volume_hu`` and reconstruct them with FDK.
@@ -171,6 +209,11 @@ def simulate_and_reconstruct(
     for none); scatter: ``scatter_to_primary`` (0.1-0.5 is clinical for kV CBCT,
     it causes cupping and lowers HU); motion: ``volume_at(t_s)`` as in
     `simulate_projections`. ``seed`` makes it reproducible.
+
+    ``scatter_correction`` = (ratio factor, width factor): the scanner's kernel
+    correction (`correct_scatter`) is applied with the simulated scatter ratio
+    and kernel width scaled by these, since a scanner's kernel never matches the
+    patient exactly; None reconstructs uncorrected projections.
     """
     place = PatientPlacement(tuple(np.asarray(isocentre_mm, float)), orientation)
     if grid is None:
@@ -200,6 +243,10 @@ def simulate_and_reconstruct(
         gantry_speed_deg_s=gantry_speed_deg_s,
         progress=sim_progress,
     )
+    if scatter_correction is not None and scatter_to_primary > 0:
+        ratio_factor, width_factor = scatter_correction
+        correct_scatter(proj, geometry, scatter_to_primary=scatter_to_primary * ratio_factor,
+                        scatter_sigma_mm=SCATTER_SIGMA_MM * width_factor)
     return fdk(
         proj,
         geometry,
