@@ -21,11 +21,11 @@ from rich.table import Table
 
 from igrt.analysis import margin_report, population_statistics
 from igrt.course import SITE_POLICIES, FractionOutcome, registration_roi, run_course
+from igrt.course.daily_image import simulate_daily_cbct
 from igrt.io.dicom import load_planning_folder
 from igrt.phantom import build_patient, export_patient, simulate_course
 from igrt.registration.result import RegistrationResult
 
-PHASE_BINS = 10  # breathing phases simulated during a free-breathing CBCT
 # The demo's CBCTs stand for scatter-corrected scans. igrt.imaging can add
 # kernel-model scatter and correct it as a scanner does (`correct_scatter`), but
 # behind the pelvic bones that model puts tens of times more scatter than
@@ -63,34 +63,9 @@ class DemoReport:
 
 
 def _imager(settings: DemoSettings):
-    from igrt.imaging import simulate_and_reconstruct
-    from igrt.phantom import daily_anatomy
-    from igrt.phantom.breathing import breathing_phase_angle
-
     def image(patient, truth, seed):
-        volume_at = None
-        if np.any(np.asarray(truth.breathing.amplitude_mm) != 0):
-            # The patient breathes while the gantry turns: the anatomy of each moment
-            # comes from the nearest of PHASE_BINS precomputed breathing phases.
-            phases = {}
-
-            def volume_at(t_s: float):
-                theta = float(breathing_phase_angle(truth.breathing, t_s)[0])
-                b = int(round((theta / np.pi) % 1.0 * PHASE_BINS)) % PHASE_BINS
-                if b not in phases:
-                    phases[b] = daily_anatomy(patient, truth, phase=b / PHASE_BINS)
-                return phases[b]
-
-        return simulate_and_reconstruct(
-            None if volume_at else daily_anatomy(patient, truth),
-            isocentre_mm=patient.isocentre_mm,
-            grid=patient.ct,
-            n_projections=settings.cbct_projections,
-            photons_per_pixel=2e4,
-            scatter_to_primary=SCATTER_TO_PRIMARY,
-            volume_at=volume_at,
-            seed=seed,
-        )
+        return simulate_daily_cbct(patient, truth, n_projections=settings.cbct_projections, photons_per_pixel=2e4,
+                                   scatter_to_primary=SCATTER_TO_PRIMARY, seed=seed)
 
     return image
 

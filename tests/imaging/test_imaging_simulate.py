@@ -58,7 +58,7 @@ def test_daily_cbct_of_water_cylinder_in_hu():
     assert float(np.mean(scattered.array[inner])) < -50.0  # uncorrected scatter lowers HU (cupping)
     corrected = simulate_and_reconstruct(vol, (0.0, 0.0, 0.0), seed=1, photons_per_pixel=None, scatter_to_primary=0.3,
                                          n_projections=120)
-    # the scanner's kernel correction (10 % off in ratio, 25 % in width) removes most of it
+    # the scanner's kernel correction (10 % low in ratio) removes most of it
     assert abs(float(np.mean(corrected.array[inner]))) < 0.3 * abs(float(np.mean(scattered.array[inner])))
 
 

@@ -727,8 +727,8 @@ def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, t_lo
                     col = np.uint64((a * n_b + b) * n_w)
                     q0 = np.uint64((p * nu + iu) * nv)
                     q1 = q0 + np.uint64(nv)
-                    # blocks of `run` voxels (a multiple of 8) over which floor(v) - w drifts by <= 2
-                    run = int((1.99 / max(abs(dvw - 1.0), 1e-6) + 1.0) / blk) * blk
+                    # blocks of `run` voxels (a multiple of 8) over which floor(v) - w drifts by <= 3
+                    run = int((2.99 / max(abs(dvw - 1.0), 1e-6) + 1.0) / blk) * blk
                     run = min(run, 4096)
                     n_blk = (w_hi - w_lo + 1) // blk if run >= blk else 0
                     w_tail = w_lo + n_blk * blk
@@ -737,7 +737,7 @@ def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, t_lo
                         e_a = int(v0 + w_lo * dvw + 65536.0) - 65536 - w_lo  # floor(v) - w at both ends
                         e_b = int(v0 + (w_tail - 1) * dvw + 65536.0) - 65536 - (w_tail - 1)
                         jb = min(e_a, e_b) - 2
-                        k_end = w_tail + max(e_a, e_b) - jb + 6
+                        k_end = w_tail + max(e_a, e_b) - jb + 7
                         k0 = w_lo
                         k1 = min(k_end, nv - jb)  # rows k + jb <= nv - 1
                         k_in = max(k0, -jb)  # rows k + jb >= 0

@@ -197,7 +197,7 @@ def simulate_and_reconstruct(
     n_projections: int = 180,
     window: str = "shepp-logan",
     mu_water_per_mm: float = MU_WATER_PER_MM,
-    scatter_correction: tuple[float, float] | None = (0.9, 1.25),
+    scatter_correction: tuple[float, float] | None = (0.9, 1.0),
     progress: Callable[[float], None] | None = None,
 ) -> Volume:
     """A daily CBCT in HU: simulate projections of ``volume_hu`` and reconstruct them with FDK.

@@ -25,7 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.ndimage import gaussian_filter, map_coordinates
+from scipy.ndimage import distance_transform_edt, gaussian_filter, map_coordinates
 
 from igrt.geometry import Volume, resample
 from igrt.phantom import tissues as T
@@ -46,6 +46,8 @@ APEX_WEIGHT = 0.15  # relative motion of the lung apex
 FULL_MOTION_Z = -40.0  # mm; lung below this moves with the full breathing displacement
 _MOVING_LUNG = (T.LUNG_R, T.LUNG_L, T.GTV_LUNG, T.HEART, T.LIVER)
 _RIGID_BONE = (T.VERTEBRA, T.DISC, T.RIBS, T.STERNUM, T.CANAL, T.CORD)
+_RIGID_PELVIS = (T.FEMUR_L, T.FEMUR_R, T.FEMUR_SHAFT, T.PELVIC_BONE, T.SACRUM)
+BONE_GUARD_MM = 4.0  # bones and this much around them stay rigid under organ motion
 
 
 @dataclass(frozen=True)
@@ -106,11 +108,28 @@ def _lung_static_weight(patient) -> np.ndarray:
         lab = resample(patient.labels, wg, None, order=0, fill=0).array
         sp = wg.spacing[0]
         moving = gaussian_filter(np.isin(lab, _MOVING_LUNG).astype(np.float32), LUNG_BLUR_MM / sp)
-        bone = gaussian_filter(np.isin(lab, _RIGID_BONE).astype(np.float32), 5.0 / sp)
         # the apex hardly moves, the base moves most (the diaphragm drives breathing)
         z = Grid.of(wg).z[:, None, None].astype(float)
         profile = APEX_WEIGHT + (1.0 - APEX_WEIGHT) * smoothstep((LUNG_APEX_Z - z) / (LUNG_APEX_Z - FULL_MOTION_Z))
-        patient.cache[key] = np.clip(moving * (1.0 - bone) * profile, 0.0, 1.0).astype(np.float32)
+        patient.cache[key] = np.clip(moving * (1.0 - _bone_rigidity(patient)) * profile, 0.0, 1.0).astype(np.float32)
+    return patient.cache[key]
+
+
+def _bone_rigidity(patient) -> np.ndarray:
+    """1 in and just around the bones, falling to 0 within a few mm, on the weight grid.
+
+    Breathing and organ filling deform soft tissue, not bone: the setup error
+    of the bony anatomy is the truth a bone match is scored against, so organ
+    motion must leave every bone voxel (edges included) where the setup put it.
+    """
+    key = "bone_rigidity"
+    if key not in patient.cache:
+        wg = _weight_grid(patient)
+        lab = resample(patient.labels, wg, None, order=0, fill=0).array
+        sp = wg.spacing[0]
+        bone = np.isin(lab, _RIGID_BONE if patient.site == "lung" else _RIGID_PELVIS)
+        guard = distance_transform_edt(~bone, sampling=sp) <= BONE_GUARD_MM
+        patient.cache[key] = np.clip(gaussian_filter(guard.astype(np.float32), 0.5) * 1.5, 0.0, 1.0).astype(np.float32)
     return patient.cache[key]
 
 
@@ -158,6 +177,7 @@ def deformation_model(patient, fraction: FractionTruth, t_s: float | None = None
             add(w, alpha * np.eye(3), -alpha * (c + m))
     else:
         st = fraction.pelvis
+        rigid = _bone_rigidity(patient)
         zone = soft_ellipsoid_weight(x, y, z, np.asarray(facts["prostate_zone_centre_mm"]) + m,
                                      facts["prostate_zone_semi_axes_mm"], ZONE_FALLOFF_MM)
         if st is not None and st.bladder_scale != 1.0:
@@ -166,7 +186,7 @@ def deformation_model(patient, fraction: FractionTruth, t_s: float | None = None
             bc = b + sb * (np.asarray(facts["bladder_centre_mm"]) - b)
             w = soft_ellipsoid_weight(x, y, z, bc, sb * np.asarray(facts["bladder_semi_axes_mm"]), BLADDER_FALLOFF_MM)
             alpha = 1.0 / sb - 1.0
-            add(w * (1.0 - zone), alpha * np.eye(3), -alpha * b)
+            add(w * (1.0 - zone) * (1.0 - rigid), alpha * np.eye(3), -alpha * b)
         if st is not None and st.rectum_scale != 1.0:
             sr = st.rectum_scale
             ax, ay = facts["rectum_axis_xy_mm"]
@@ -176,7 +196,7 @@ def deformation_model(patient, fraction: FractionTruth, t_s: float | None = None
             w = 1.0 - smoothstep((d - (sr * facts["rectum_radius_mm"] + 2.0)) / RECTUM_FALLOFF_MM)
             alpha = 1.0 / sr - 1.0
             a = alpha * np.diag([1.0, 1.0, 0.0])
-            add(w * (1.0 - zone), a, -a @ np.array([ax, ay, 0.0]))
+            add(w * (1.0 - zone) * (1.0 - rigid), a, -a @ np.array([ax, ay, 0.0]))
         if np.any(m != 0):
             add(zone, np.zeros((3, 3)), -m)
     if weights:
