@@ -639,11 +639,13 @@ def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, t_lo
     * Gather-free walk: per (column, projection) the two detector columns
       around u are blended once into a buffer (vectorised). Along the column
       the detector row v(w) = v0 + w dv is affine in w (circular orbit), so
-      within a block of 8 voxels floor(v) - w takes at most four consecutive
-      values when |dv - 1| < 2/7 (voxels about the size of the detector pixel
-      at the isocentre); the block then reads five shifted contiguous runs of
-      the buffer and selects per voxel: no gathers, AVX2 vectorised. Other
-      columns (and block remainders) take a scalar path.
+      over a run of n voxels with (n - 1) |dv - 1| < 2, floor(v) - w takes
+      at most three consecutive values (after a rounding margin); the run
+      then reads four shifted contiguous slices of the buffer and selects per
+      voxel: no gathers, AVX2 vectorised. Runs are multiples of 8 voxels, as
+      long as the drift allows; columns with |dv - 1| > 2/7 (voxels far from
+      the detector pixel size at the isocentre) and the last < 8 voxels of a
+      column take a scalar path with the same result.
 
     Only tiles ``t_lo <= t < t_hi`` are done (tile t covers a from
     ``(t // ceil(n_b / tile_b)) * tile_a`` and b from ``(t % ceil(n_b / tile_b)) *
@@ -664,7 +666,6 @@ def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, t_lo
     u1 = np.uint64(1)
     u2 = np.uint64(2)
     u3 = np.uint64(3)
-    u4 = np.uint64(4)
     blk = 8
     n_rb = 2 * n_w + 16
     t_hi = min(t_hi, nta * ntb)
@@ -727,8 +728,8 @@ def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, t_lo
                     col = np.uint64((a * n_b + b) * n_w)
                     q0 = np.uint64((p * nu + iu) * nv)
                     q1 = q0 + np.uint64(nv)
-                    # blocks of `run` voxels (a multiple of 8) over which floor(v) - w drifts by <= 3
-                    run = int((2.99 / max(abs(dvw - 1.0), 1e-6) + 1.0) / blk) * blk
+                    # blocks of `run` voxels (a multiple of 8) over which floor(v) - w drifts by <= 2
+                    run = int((1.99 / max(abs(dvw - 1.0), 1e-6) + 1.0) / blk) * blk
                     run = min(run, 4096)
                     n_blk = (w_hi - w_lo + 1) // blk if run >= blk else 0
                     w_tail = w_lo + n_blk * blk
@@ -737,7 +738,7 @@ def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, t_lo
                         e_a = int(v0 + w_lo * dvw + 65536.0) - 65536 - w_lo  # floor(v) - w at both ends
                         e_b = int(v0 + (w_tail - 1) * dvw + 65536.0) - 65536 - (w_tail - 1)
                         jb = min(e_a, e_b) - 2
-                        k_end = w_tail + max(e_a, e_b) - jb + 7
+                        k_end = w_tail + max(e_a, e_b) - jb + 6
                         k0 = w_lo
                         k1 = min(k_end, nv - jb)  # rows k + jb <= nv - 1
                         k_in = max(k0, -jb)  # rows k + jb >= 0
@@ -764,14 +765,13 @@ def backproject_tiles(qf, geo, origin, va, vb, vw_y, rmax2, tile_a, tile_b, t_lo
                             for m in range(np.uint64(0), np.uint64(n_run)):
                                 v = v0f + wf[wbu + m] * dvf
                                 fl = np.floor(v)
-                                r = fl - wf[wbu + m] - dbf  # 0..3: which shifted run of the buffer holds floor(v)
+                                r = fl - wf[wbu + m] - dbf  # 0, 1 or 2: which shifted run of the buffer holds floor(v)
                                 x0 = rb[kk + m]
                                 x1 = rb[kk + m + u1]
                                 x2 = rb[kk + m + u2]
                                 x3 = rb[kk + m + u3]
-                                x4 = rb[kk + m + u4]
-                                lo = x0 if r < 0.5 else (x1 if r < 1.5 else (x2 if r < 2.5 else x3))
-                                hi = x1 if r < 0.5 else (x2 if r < 1.5 else (x3 if r < 2.5 else x4))
+                                lo = x0 if r < 0.5 else (x1 if r < 1.5 else x2)
+                                hi = x1 if r < 0.5 else (x2 if r < 1.5 else x3)
                                 oflat[ob + m] += lo + (v - fl) * (hi - lo)
                             wb += n_run
                     for w in range(w_tail, w_hi + 1):

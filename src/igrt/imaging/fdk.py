@@ -12,9 +12,11 @@ Only one extra copy of the projection stack is held: the filtered stack
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
+import numba
 import numpy as np
 import scipy.fft
 
@@ -337,8 +339,29 @@ def fdk(
         out -= np.float32(1000.0)
     # kernel layout (a, b, w) -> numpy [z, y, x] = index axes (2, 1, 0)
     perm = [axes.index(c) for c in (2, 1, 0)]
-    arr = np.ascontiguousarray(out.transpose(perm))
+    arr = _contiguous_copy(out.transpose(perm))
     return grid.volume(arr)
+
+
+def _contiguous_copy(view: np.ndarray) -> np.ndarray:
+    """C-contiguous copy of a (transposed) 3D view, split over threads along its first axis.
+
+    A transposing copy is bound by strided reads; numpy releases the GIL while
+    copying, so two halves copy in parallel (~2x on the 256^3 benchmark).
+    """
+    dst = np.empty(view.shape, dtype=view.dtype)
+    n_threads = max(1, min(numba.get_num_threads(), view.shape[0]))
+    bounds = np.linspace(0, view.shape[0], n_threads + 1).astype(int)
+
+    def part(i: int) -> None:
+        dst[bounds[i] : bounds[i + 1]] = view[bounds[i] : bounds[i + 1]]
+
+    if n_threads == 1:
+        part(0)
+    else:
+        with ThreadPoolExecutor(n_threads) as pool:
+            list(pool.map(part, range(n_threads)))
+    return dst
 
 
 def _backproject_exact(qf, geometry: CBCTGeometry, origin, va, vb, vw_y, out, progress) -> None:
@@ -401,7 +424,9 @@ def _backproject_tiled(qf, geometry: CBCTGeometry, origin, va, vb, vw_y, out, r_
     n_chunks = 1 if progress is None else min(n_t, 20)
     bounds = np.linspace(0, n_t, n_chunks + 1).astype(int)
     for i in range(n_chunks):
-        backproject_tiles(qf, geo, origin, va, vb, float(vw_y), r_mm * r_mm, ta, tb, bounds[i], bounds[i + 1], out)
+        # tiles handed out one at a time: the ones at the edge of the field hold fewer columns
+        with numba.parallel_chunksize(1):
+            backproject_tiles(qf, geo, origin, va, vb, float(vw_y), r_mm * r_mm, ta, tb, bounds[i], bounds[i + 1], out)
         if progress is not None:
             progress(bounds[i + 1] / n_t)
 
