@@ -205,6 +205,19 @@ def slices_in_stored_order(volume) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return arr, origin, d
 
 
+def set_image_pixel(ds: Dataset, rows: int, columns: int, row_col_spacing_mm, bits: int, signed: bool) -> None:
+    """Image Pixel module of a greyscale image: size, pixel spacing (row, column) and sample layout."""
+    ds.SamplesPerPixel = 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.Rows = rows
+    ds.Columns = columns
+    ds.PixelSpacing = [ds_number(v) for v in row_col_spacing_mm]
+    ds.BitsAllocated = bits
+    ds.BitsStored = bits
+    ds.HighBit = bits - 1
+    ds.PixelRepresentation = 1 if signed else 0
+
+
 def save(ds: Dataset, path: str | Path) -> Path:
     """Write a dataset as a DICOM Part 10 file (preamble + meta)."""
     p = Path(path)

@@ -26,6 +26,7 @@ from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRL
 
 from igrt.geometry import PatientOrientation, Volume
 from igrt.io.dicom.common import (
+    set_image_pixel,
     slices_in_stored_order,
     CT_IMAGE_STORAGE,
     MR_IMAGE_STORAGE,
@@ -441,15 +442,7 @@ def write_ct_series(
     ds.KVP = "120"
     ds.AcquisitionNumber = 1
     ds.ImageOrientationPatient = [ds_number(v) for v in (*d[:, 0], *d[:, 1])]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
-    ds.Rows = ny
-    ds.Columns = nx
-    ds.PixelSpacing = [ds_number(sy), ds_number(sx)]
-    ds.BitsAllocated = 16
-    ds.BitsStored = 16
-    ds.HighBit = 15
-    ds.PixelRepresentation = 1
+    set_image_pixel(ds, ny, nx, (sy, sx), bits=16, signed=True)
     ds.WindowCenter = "40"
     ds.WindowWidth = "400"
     ds.RescaleIntercept = "0"

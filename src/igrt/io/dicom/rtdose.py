@@ -12,7 +12,7 @@ from pydicom.sequence import Sequence as DicomSequence
 from pydicom.uid import generate_uid
 
 from igrt.geometry import Volume
-from igrt.io.dicom.common import slices_in_stored_order, quiet, RT_DOSE_STORAGE, RT_PLAN_STORAGE, PatientInfo, ds_number, floats, modality_of, new_dataset, read_dataset, require, save
+from igrt.io.dicom.common import set_image_pixel, slices_in_stored_order, quiet, RT_DOSE_STORAGE, RT_PLAN_STORAGE, PatientInfo, ds_number, floats, modality_of, new_dataset, read_dataset, require, save
 from igrt.io.dicom.errors import NonUniformSpacingError, NotDicomError, TruncatedPixelDataError, UnsupportedDicomError
 
 
@@ -142,17 +142,9 @@ def write_rtdose(
     ds.ImagePositionPatient = [ds_number(v) for v in origin]
     ds.ImageOrientationPatient = [ds_number(v) for v in (*d[:, 0], *d[:, 1])]
     ds.SliceThickness = ds_number(sz)
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
     ds.NumberOfFrames = nz
     ds.FrameIncrementPointer = 0x3004000C
-    ds.Rows = ny
-    ds.Columns = nx
-    ds.PixelSpacing = [ds_number(sy), ds_number(sx)]
-    ds.BitsAllocated = 32
-    ds.BitsStored = 32
-    ds.HighBit = 31
-    ds.PixelRepresentation = 0
+    set_image_pixel(ds, ny, nx, (sy, sx), bits=32, signed=False)
     ds.DoseUnits = "GY"
     ds.DoseType = "PHYSICAL"
     ds.DoseSummationType = summation_type
