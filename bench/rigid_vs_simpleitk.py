@@ -84,6 +84,8 @@ def main() -> None:
     ap.add_argument("--source", choices=("synthetic", "phantom"), default="synthetic",
                     help="synthetic thorax + CBCT-like degradations, or the igrt.phantom lung patient "
                          "imaged by the igrt.imaging CBCT simulator + FDK (noise, scatter)")
+    ap.add_argument("--scatter", type=float, default=0.3,
+                    help="phantom source: scatter-to-primary ratio (kernel-corrected as a scanner does)")
     args = ap.parse_args()
     rng = np.random.default_rng(args.seed)
     iso = np.array([-30.0, -5.0, 15.0])
@@ -99,7 +101,7 @@ def main() -> None:
         roi = roi_from_structure(patient.structures["PTV"], 50.0)
         f0 = zero_error_fraction(patient)
         print(f"phantom lung CT 256x256x128 at 1.5x1.5x2.5 mm built in {time.perf_counter() - t0:.1f} s; "
-              f"clip box PTV + 50 mm for both tools; {os.cpu_count()} CPUs")
+              f"clip box PTV + 50 mm for both tools; scatter-to-primary {args.scatter:g}; {os.cpu_count()} CPUs")
     else:
         planning = S.render(S.grid((128, 256, 256), (1.5, 1.5, 2.0)))
         print(f"planning CT 256x256x128 at 1.5x1.5x2.0 mm rendered in {time.perf_counter() - t0:.1f} s; "
@@ -114,7 +116,7 @@ def main() -> None:
             truth = fr.setup_error
             t1 = time.perf_counter()
             daily = simulate_and_reconstruct(daily_anatomy(patient, fr), iso, photons_per_pixel=5e4,
-                                             scatter_to_primary=0.03, seed=case, n_projections=180)
+                                             scatter_to_primary=args.scatter, seed=case, n_projections=180)
             print(f"  (CBCT simulated + FDK in {time.perf_counter() - t1:.1f} s)")
         else:
             truth = S.random_setup_error(rng, iso, 20.0, 4.0)

@@ -106,3 +106,40 @@ def test_downsample_matches_separable_numpy_reference():
     np.testing.assert_allclose(out.array, ref, rtol=1e-5, atol=1e-5)
     assert out.spacing == (2.0, 2.0, 3.0)
     np.testing.assert_allclose(out.origin, (1.5, 2.5, 3.0))
+
+
+def test_deform_kernels_match_numpy_references():
+    from igrt.registration import _deform_kernels as DK
+
+    rng = np.random.default_rng(5)
+    a = rng.normal(size=(9, 11, 13)).astype(np.float32)
+    for sigma in (1.0, 1.5, (0.8, 1.2, 2.0)):
+        ref = ndimage.gaussian_filter(a, sigma, mode="nearest", truncate=3.0)
+        np.testing.assert_allclose(DK.gaussian(a, sigma), ref, atol=1e-5)
+    # block means with a partial last block that repeats the edge voxel
+    f = (2, 3, 4)
+    pad = np.pad(a, [(0, (-n) % b) for n, b in zip(a.shape, f)], mode="edge")
+    ref = pad.reshape(pad.shape[0] // 2, 2, pad.shape[1] // 3, 3, pad.shape[2] // 4, 4).mean(axis=(1, 3, 5))
+    np.testing.assert_allclose(DK.block_mean(a, *f), ref, atol=1e-5)
+    # trilinear upsampling at arbitrary (clamped) index axes
+    ax = np.linspace(-0.5, 13.2, 17).astype(np.float32)
+    ay = np.linspace(0.0, 10.0, 7).astype(np.float32)
+    az = np.linspace(0.3, 8.9, 5).astype(np.float32)
+    zz, yy, xx = np.meshgrid(np.clip(az, 0, 8), np.clip(ay, 0, 10), np.clip(ax, 0, 12), indexing="ij")
+    ref = ndimage.map_coordinates(a, [zz, yy, xx], order=1)
+    np.testing.assert_allclose(DK.upsample(a, ax, ay, az, np.float32(2.0)), 2.0 * ref, atol=1e-5)
+    np.testing.assert_allclose(DK.minus_upsampled(np.ones((5, 7, 17), np.float32), a, ax, ay, az),
+                               1.0 - ref, atol=1e-5)
+    # Jacobian determinant against np.gradient
+    d = rng.normal(size=(3,) + a.shape) * 0.3
+    sp = (1.5, 2.0, 2.5)
+    g = [np.gradient(d[c], sp[2], sp[1], sp[0]) for c in range(3)]  # each: d/dz, d/dy, d/dx
+    m = np.empty((3, 3) + a.shape)
+    for c in range(3):
+        m[c, 0], m[c, 1], m[c, 2] = g[c][2], g[c][1], g[c][0]
+    m[0, 0] += 1
+    m[1, 1] += 1
+    m[2, 2] += 1
+    ref = np.linalg.det(np.moveaxis(m, (0, 1), (-2, -1)))
+    got = DK.jacobian_det(*(d[c].astype(np.float32) for c in range(3)), *sp)
+    np.testing.assert_allclose(got, ref, atol=1e-4)

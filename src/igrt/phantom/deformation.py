@@ -305,12 +305,15 @@ def map_planning_to_daily(patient, fraction: FractionTruth, points_mm, t_s=None,
     model = deformation_model(patient, fraction, t_s, phase)
     p = np.atleast_2d(np.asarray(points_mm, float))
     r = p.copy()
-    for _ in range(max_iter):
+    for k in range(max_iter):
         r_new = p - model.displacement(r)
         if np.max(np.abs(r_new - r)) < tol_mm:
             r = r_new
             break
-        r = r_new
+        # plain fixed-point steps oscillate where the tissue is compressed
+        # (displacement gradient below -1, e.g. at sliding lung boundaries);
+        # half steps converge there
+        r = r_new if k < max_iter // 2 else 0.5 * (r + r_new)
     else:
         raise PhantomError("the deformation could not be inverted at these points (did not converge)")
     return fraction.setup_error.apply(r)

@@ -37,14 +37,13 @@ from igrt.registration.sampling import interpolate
 class DemonsSettings:
     """Knobs of `register_deformable` (sigmas in voxels of each level)."""
 
-    levels: int = 3
+    levels: int = 3  # registered pyramid levels, the finest one at about min_spacing_mm
     iterations: tuple[int, ...] = (80, 60, 40)  # coarse -> fine
     fluid_sigma: float = 1.5
     diffusion_sigma: float = 1.0
     max_step: float = 0.5  # voxels per iteration
     image_sigma: float = 0.0  # Gaussian smoothing of both images on every level (voxels)
-    min_spacing_mm: float = 3.0  # finer levels are not registered (noise drives them); the field is upsampled
-    stop_levels: int = 0  # skip this many finest levels (the field is upsampled to full resolution)
+    min_spacing_mm: float = 2.5  # finest registered voxel size (geometric mean); the field is upsampled from it
     normalise_intensity: bool = True
     min_jacobian: float = 0.0  # det <= this is folding -> failed result
 
@@ -92,43 +91,38 @@ class DeformableResult:
 
 
 def jacobian_determinant(d: np.ndarray, spacing) -> np.ndarray:
-    """det(I + grad d) for a displacement d (3, nz, ny, nx) in mm with components (x, y, z)."""
-    sx, sy, sz = spacing
-    g = np.empty((3, 3) + d.shape[1:], dtype=np.float64)
-    for c in range(3):
-        gz, gy, gx = np.gradient(d[c].astype(np.float64), sz, sy, sx)
-        g[c, 0], g[c, 1], g[c, 2] = gx, gy, gz
-    g[0, 0] += 1
-    g[1, 1] += 1
-    g[2, 2] += 1
-    return (g[0, 0] * (g[1, 1] * g[2, 2] - g[1, 2] * g[2, 1])
-            - g[0, 1] * (g[1, 0] * g[2, 2] - g[1, 2] * g[2, 0])
-            + g[0, 2] * (g[1, 0] * g[2, 1] - g[1, 1] * g[2, 0]))
+    """det(I + grad d) for a displacement d (3, nz, ny, nx) in mm with components (x, y, z); spacing (x, y, z) mm."""
+    sx, sy, sz = (float(v) for v in spacing)
+    c = [np.ascontiguousarray(d[i], dtype=np.float32) for i in range(3)]
+    return DK.jacobian_det(c[0], c[1], c[2], sx, sy, sz)
 
 
 def _smooth(u, sigma):
     if sigma <= 0:
         return u
-    return tuple(ndimage.gaussian_filter(c, sigma, mode="nearest", truncate=3.0).astype(np.float32) for c in u)
+    return tuple(DK.gaussian(c, sigma) for c in u)
 
 
 def _upsample(u, coarse: Volume, fine: Volume):
     """Field in coarse voxels -> field in fine voxels on the fine grid (trilinear, clamped)."""
     sc = np.asarray(coarse.spacing)
     sf = np.asarray(fine.spacing)
-    axes = [(fine.origin[d] + sf[d] * np.arange(fine.size_xyz[d]) - coarse.origin[d]) / sc[d] for d in range(3)]
-    zz, yy, xx = np.meshgrid(axes[2], axes[1], axes[0], indexing="ij")
-    out = []
-    for d in range(3):
-        v = ndimage.map_coordinates(u[d], [zz, yy, xx], order=1, mode="nearest")
-        out.append((v * sc[d] / sf[d]).astype(np.float32))
-    return tuple(out)
+    axes = [((fine.origin[d] + sf[d] * np.arange(fine.size_xyz[d]) - coarse.origin[d]) / sc[d]).astype(np.float32)
+            for d in range(3)]
+    return tuple(DK.upsample(u[d], *axes, np.float32(sc[d] / sf[d])) for d in range(3))
 
 
-def _exp(v, steps: int = 2):
-    """Exponential of a stationary velocity field by scaling and squaring (voxel units)."""
-    f = 1.0 / 2**steps
-    w = tuple((c * f).astype(np.float32) for c in v)
+def _exp(v):
+    """Exponential of a stationary velocity field by scaling and squaring (voxel units).
+
+    As in ITK's exponential filter, the field is scaled until no vector
+    exceeds half a voxel, where the first-order step is exact enough; a
+    clipped, smoothed demons update usually needs no squaring at all.
+    """
+    vmax = float(np.sqrt(max(float(np.max(c * c)) for c in v)))
+    steps = max(0, int(np.ceil(np.log2(vmax / 0.5)))) if vmax > 0 else 0
+    f = np.float32(1.0 / 2**steps)
+    w = tuple(c * f for c in v)
     for _ in range(steps):
         w = DK.compose(*w, *w)
     return w
@@ -138,13 +132,15 @@ def _fit_intensity(fixed: np.ndarray, moving: np.ndarray, valid: np.ndarray) -> 
     """Linear map a * moving + b ~ fixed from tissue classes of low-gradient voxels.
 
     Low-gradient voxels of the fixed image are binned by fixed intensity
-    (quantile bins); each bin gives one pair (mean fixed, median moving) and a
+    (quantile bins); each bin gives one pair (median fixed, median moving) and a
     line is fitted through the pairs. Inside homogeneous regions a moderate
     misalignment barely changes the value pairs, the medians ignore noise and
     the outliers at edges, and every tissue class (air, lung, soft tissue,
     bone) counts once whatever its volume. A plain voxel-wise regression over
     the whole image would shrink the contrast of misaligned images instead.
     """
+    if fixed.size > 2_000_000:  # a global two-parameter fit: every second voxel per axis is plenty
+        fixed, moving, valid = fixed[::2, ::2, ::2], moving[::2, ::2, ::2], valid[::2, ::2, ::2]
     g = sum(np.abs(np.diff(fixed, axis=ax, append=np.take(fixed, [-1], axis=ax))) for ax in range(3))
     g = np.maximum(g, ndimage.maximum_filter(g, size=3))
     sel = valid & (g <= np.percentile(g[valid], 50))
@@ -153,19 +149,22 @@ def _fit_intensity(fixed: np.ndarray, moving: np.ndarray, valid: np.ndarray) -> 
     fv, mv = fixed[sel].astype(np.float64), moving[sel].astype(np.float64)
     edges = np.unique(np.percentile(fv, np.linspace(0, 100, 25)))
     idx = np.clip(np.searchsorted(edges, fv, side="right") - 1, 0, len(edges) - 2)
-    xs, ys, ws = [], [], []
+    xs, ys = [], []
     for k in range(len(edges) - 1):
         inb = idx == k
         if inb.sum() >= 20:
             xs.append(np.median(mv[inb]))
-            ys.append(fv[inb].mean())
-            ws.append(1.0)
+            ys.append(np.median(fv[inb]))
     if len(xs) < 2 or np.ptp(xs) <= 0:
         return 1.0, 0.0
-    a, b = np.polyfit(np.asarray(xs), np.asarray(ys), 1, w=np.asarray(ws))
+    a, b = np.polyfit(np.asarray(xs), np.asarray(ys), 1)
     if not np.isfinite(a) or a <= 0:
         return 1.0, 0.0
     return float(a), float(b)
+
+
+def _mean_spacing(volume: Volume) -> float:
+    return float(np.prod(volume.spacing) ** (1 / 3))
 
 
 def _msd(a: np.ndarray, b: np.ndarray) -> float:
@@ -209,10 +208,16 @@ def register_deformable(
     else:
         moved = np.where(valid, moved, fixed)
     moved = moved.astype(np.float32)
-    msd_before = _msd(moved[valid], fixed[valid])
 
-    fpyr = [planning.with_array(fixed)]
-    mpyr = [planning.with_array(moved)]
+    # the finest registered level is the first pyramid level at least min_spacing_mm
+    # coarse: finer, noise and sharp edges drive the forces more than anatomy does
+    f_lv, m_lv = planning.with_array(fixed), planning.with_array(moved)
+    while _mean_spacing(f_lv) < 0.9 * s.min_spacing_mm:
+        coarser = halve(f_lv)
+        if coarser.shape == f_lv.shape:
+            break
+        f_lv, m_lv = coarser, halve(m_lv)
+    fpyr, mpyr = [f_lv], [m_lv]
     for _ in range(s.levels - 1):
         fpyr.append(halve(fpyr[-1]))
         mpyr.append(halve(mpyr[-1]))
@@ -221,15 +226,13 @@ def register_deformable(
     u = None
     total_it = 0
     level_log = []
-    n_run = s.levels - s.stop_levels
-    while n_run > 1 and float(np.prod(fpyr[n_run - 1].spacing) ** (1 / 3)) < s.min_spacing_mm:
-        n_run -= 1  # too fine: noise and sharp edges drive the forces more than anatomy does
+    n_run = len(fpyr)
     for lev in range(n_run):
         fv, mv = fpyr[lev], mpyr[lev]
         f, m = fv.array, mv.array
         if s.image_sigma > 0:  # noise would drive the demons forces at fine levels
-            f = ndimage.gaussian_filter(f, s.image_sigma, mode="nearest", truncate=3.0)
-            m = ndimage.gaussian_filter(m, s.image_sigma, mode="nearest", truncate=3.0)
+            f = DK.gaussian(f, s.image_sigma)
+            m = DK.gaussian(m, s.image_sigma)
         if u is None:
             u = tuple(np.zeros(fv.shape, np.float32) for _ in range(3))
         else:
@@ -263,8 +266,13 @@ def register_deformable(
     sp = np.asarray(planning.spacing, dtype=np.float32)
     d = np.stack([u[c] * sp[c] for c in range(3)])
     jac = jacobian_determinant(d, planning.spacing)
-    warped = DK.warp(moved, *u)
-    msd_after = _msd(warped[valid], fixed[valid])
+    # Verdict at the scale the field was estimated on: image texture and noise
+    # finer than that are smoothed by any sub-voxel warp, so a full-resolution
+    # MSD can rise even when the anatomy is matched better.
+    sigma = [max(1.0, last.spacing[a] / planning.spacing[a]) for a in (2, 1, 0)]
+    fs = DK.gaussian(fixed, sigma)
+    msd_before = _msd(DK.gaussian(moved, sigma)[valid], fs[valid])
+    msd_after = _msd(DK.gaussian(DK.warp(moved, *u), sigma)[valid], fs[valid])
     # total displacement with the rigid start: D(p) = T(p + d(p)) - p
     x, y, z = planning.world_coordinates()
     pts = np.stack(np.broadcast_arrays(x, y, z), axis=0).astype(np.float64)

@@ -30,6 +30,7 @@ from igrt.registration.pyramid import build_pyramid
 from igrt.registration.result import RegistrationResult
 from igrt.registration.roi import MODES, Roi, weight_map
 from igrt.registration.sampling import draw_samples
+from igrt.registration.shading import remove_shading
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class RigidSettings:
     max_refine_mm: float = 15.0  # ... and may not move further than this from it (else: ambiguous)
     max_refine_deg: float = 5.0
     skip_finest: int = 0  # stop this many levels before full resolution (used by the global start)
+    shading_sigma_mm: float = 20.0  # > 0: match images minus their Gaussian low-pass (CBCT cupping, scatter)
     seed: int = 0
 
 
@@ -139,6 +141,12 @@ def register_rigid(
     if roi is not None and roi.is_empty():
         return done(False, f"the region of interest {roi.label!r} is empty", p)
 
+    # bone/soft weights come from the planning HU; the metric may see shading-free copies
+    wmap = weight_map(planning, mode)
+    if s.shading_sigma_mm > 0:
+        planning = remove_shading(planning, s.shading_sigma_mm)
+        daily = remove_shading(daily, s.shading_sigma_mm)
+        s = replace(s, shading_sigma_mm=0.0)
     first_level = 0
     p_global = None
     if s.global_start and (roi is not None or mode != "all") and s.levels > 1:
@@ -158,7 +166,6 @@ def register_rigid(
     rng = np.random.default_rng(s.seed)
     fixed_pyr = build_pyramid(planning, s.levels)
     moving_pyr = build_pyramid(daily, s.levels)
-    wmap = weight_map(planning, mode)
     total_it = 0
     converged = False
     ev = None
