@@ -35,7 +35,8 @@ def _errors(site: str):
                                    scatter_to_primary=0.3, seed=k)
         res = register_rigid(patient.ct, cbct, centre_mm=iso, roi=roi, mode="bone")
         t, r = truth.setup_error.params(iso)
-        out.append((res.success, res.failure_reason, res.translation_mm - t, np.asarray(res.rotation_deg) - r))
+        out.append((res.success, res.failure_reason, res.translation_mm - t, np.asarray(res.rotation_deg) - r,
+                    np.asarray(res.uncertainty_mm), np.asarray(res.uncertainty_deg)))
     return out
 
 
@@ -47,7 +48,7 @@ def cases():
 def test_thirty_phantom_fractions_all_succeed_within_tolerance(cases):
     rows = [c for site in SHAPES for c in cases[site]]
     assert len(rows) >= 30
-    failed = [reason for ok, reason, _, _ in rows if not ok]
+    failed = [c[1] for c in rows if not c[0]]
     assert not failed, failed
     et = np.linalg.norm([c[2] for c in rows], axis=1)
     er = np.abs([c[3] for c in rows]).max(axis=1)
@@ -55,3 +56,13 @@ def test_thirty_phantom_fractions_all_succeed_within_tolerance(cases):
     assert et.mean() <= 0.3, et
     assert er.mean() <= 0.2, er
     assert et.max() < 1.0 and er.max() < 1.0  # no case is far off
+
+
+def test_uncertainty_is_not_overconfident_on_phantom_cbct(cases):
+    """The true error falls inside the reported 1 SD at least as often as a 1 SD claims (68 %)."""
+    rows = [c for site in SHAPES for c in cases[site]]
+    zt = np.abs([c[2] for c in rows]) / np.array([c[4] for c in rows])
+    zr = np.abs([c[3] for c in rows]) / np.array([c[5] for c in rows])
+    cover_t, cover_r = float((zt <= 1).mean()), float((zr <= 1).mean())
+    print(f"inside 1 SD: {100 * cover_t:.0f} % of translations, {100 * cover_r:.0f} % of rotations")
+    assert cover_t >= 0.6 and cover_r >= 0.6

@@ -58,7 +58,9 @@ class RigidSettings:
     max_refine_mm: float = 15.0  # ... and may not move further than this from it (else: ambiguous)
     max_refine_deg: float = 5.0
     skip_finest: int = 0  # stop this many levels before full resolution (used by the global start)
-    shading_sigma_mm: float = 20.0  # > 0: match images minus their Gaussian low-pass (CBCT cupping, scatter)
+    # > 0: match the images minus their Gaussian low-pass (CBCT cupping, scatter shading); None: 20 mm for
+    # ncc/msd, off for mi, whose histogram bins need the raw tissue classes
+    shading_sigma_mm: float | None = None
     seed: int = 0
 
 
@@ -143,10 +145,12 @@ def register_rigid(
 
     # bone/soft weights come from the planning HU; the metric may see shading-free copies
     wmap = weight_map(planning, mode)
-    if s.shading_sigma_mm > 0:
-        planning = remove_shading(planning, s.shading_sigma_mm)
-        daily = remove_shading(daily, s.shading_sigma_mm)
-        s = replace(s, shading_sigma_mm=0.0)
+    shading = s.shading_sigma_mm if s.shading_sigma_mm is not None else (0.0 if s.metric == "mi" else 20.0)
+    if shading > 0:
+        planning = remove_shading(planning, shading)
+        daily = remove_shading(daily, shading)
+    details["shading_sigma_mm"] = shading
+    s = replace(s, shading_sigma_mm=0.0)
     first_level = 0
     p_global = None
     if s.global_start and (roi is not None or mode != "all") and s.levels > 1:
