@@ -61,8 +61,8 @@ def test_bladder_contour_follows_the_filling(pelvis):
     p, day, _, res = pelvis
     true_daily = daily_structure_mask(p, day, "Bladder").array
     moved = propagate_mask(p.mask("Bladder"), res, p.ct).array
-    assert _dice(moved, true_daily) > _dice(p.mask("Bladder").array, true_daily) + 0.02
-    assert _dice(moved, true_daily) > 0.9
+    assert _dice(moved, true_daily) > _dice(p.mask("Bladder").array, true_daily) + 0.1  # 0.83 unpropagated
+    assert _dice(moved, true_daily) > 0.95
 
 
 def test_breathing_phase_landmarks_below_1p5_mm():
