@@ -65,10 +65,10 @@ def pelvis_case() -> Case:
     lm = landmarks_mm(p, n=200, seed=1, structures=("Bladder", "Rectum", "Prostate", "SeminalVesicles"),
                       min_gradient_hu_per_mm=20.0)
     days = [replace(f, setup_error=still) for f in course.fractions]
-    moves = [np.linalg.norm(map_planning_to_daily(p, d, lm) - lm, axis=1).mean() for d in days]
-    k = int(np.argmax(moves))
+    truths = [map_planning_to_daily(p, d, lm) for d in days]
+    k = int(np.argmax([np.linalg.norm(t - lm, axis=1).mean() for t in truths]))
     daily = simulate_daily_cbct(p, days[k], seed=3)
-    return Case("pelvis", p.ct, daily, lm, map_planning_to_daily(p, days[k], lm),
+    return Case("pelvis", p.ct, daily, lm, truths[k],
                 f"phantom prostate patient, fraction {k + 1} of 6 (bladder/rectum filling), simulated CBCT")
 
 

@@ -19,24 +19,12 @@ from igrt.geometry import Volume
 from igrt.registration import _deform_kernels as DK
 
 
-def _coarse_low_pass(volume: Volume, sigma_mm: float):
-    """Block means on a grid of about sigma/3 voxels, Gaussian-smoothed there; and the fine->coarse index axes."""
+def remove_shading(volume: Volume, sigma_mm: float) -> Volume:
+    """``volume`` minus its Gaussian low-pass of ``sigma_mm`` (mm): edges and texture stay, shading goes."""
     arr = np.ascontiguousarray(volume.array, dtype=np.float32)
     sp_zyx = np.asarray(volume.spacing, dtype=float)[::-1]
     f = tuple(int(max(1, min(n // 4, np.floor(sigma_mm / 3.0 / s)))) for s, n in zip(sp_zyx, arr.shape))
     small = DK.gaussian(DK.block_mean(arr, *f), [sigma_mm / (s * b) for s, b in zip(sp_zyx, f)])
     # fine voxel centre i lies at block index (i + 0.5) / f - 0.5
     axes = [((np.arange(n) + 0.5) / b - 0.5).astype(np.float32) for n, b in zip(arr.shape[::-1], f[::-1])]
-    return arr, small, axes
-
-
-def low_pass(volume: Volume, sigma_mm: float) -> np.ndarray:
-    """Gaussian low-pass (``sigma_mm``) of ``volume`` on its own grid (float32 array [z, y, x])."""
-    arr, small, axes = _coarse_low_pass(volume, sigma_mm)
-    return DK.upsample(small, *axes, np.float32(1.0))
-
-
-def remove_shading(volume: Volume, sigma_mm: float) -> Volume:
-    """``volume`` minus its Gaussian low-pass of ``sigma_mm`` (mm): edges and texture stay, shading goes."""
-    arr, small, axes = _coarse_low_pass(volume, sigma_mm)
     return volume.with_array(DK.minus_upsampled(arr, small, *axes))
